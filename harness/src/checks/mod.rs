@@ -1,0 +1,149 @@
+//! Checks: pure functions from a trace to a verdict. They never touch the
+//! host, so they are unit-tested on hand-made traces, and `faultline check`
+//! re-judges a saved run with exactly the code that judged it live.
+
+mod detection;
+mod recovery;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::CheckSpec;
+use crate::trace::Trace;
+
+pub use detection::{detected_within, no_detection};
+pub use recovery::recovery_action;
+
+/// A check's or scenario's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// It holds.
+    Pass,
+    /// It does not hold.
+    Fail,
+    /// It could not be judged (the run broke, the trace lacks what it needs).
+    Error,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// Stable kind name.
+    pub kind: String,
+    /// The node it is about, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Its own outcome.
+    pub verdict: Verdict,
+    /// Whether the scenario expects this check to fail (`expect.fail`).
+    #[serde(default)]
+    pub expected_failure: bool,
+    /// What was found, in a sentence a person can act on.
+    pub detail: String,
+    /// Figures measured on the way (`latency_ms`, `overshoot_ms`, ...).
+    #[serde(default)]
+    pub measured: BTreeMap<String, f64>,
+}
+
+impl CheckResult {
+    pub(crate) fn new(spec: &CheckSpec, verdict: Verdict, detail: impl Into<String>) -> Self {
+        CheckResult {
+            kind: spec.kind().to_string(),
+            node: spec.node().map(str::to_string),
+            verdict,
+            expected_failure: false,
+            detail: detail.into(),
+            measured: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn measure(mut self, key: &str, value: f64) -> Self {
+        self.measured.insert(key.to_string(), (value * 1000.0).round() / 1000.0);
+        self
+    }
+
+    /// Whether this outcome is what the scenario wanted: a pass, or a failure
+    /// that `expect.fail` names.
+    pub fn as_expected(&self) -> bool {
+        match (self.verdict, self.expected_failure) {
+            (Verdict::Pass, false) | (Verdict::Fail, true) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Runs one check over a trace.
+pub fn run_check(spec: &CheckSpec, trace: &Trace) -> CheckResult {
+    match spec {
+        CheckSpec::DetectedWithin { node, slack } => detected_within(spec, trace, node, *slack),
+        CheckSpec::RecoveryAction { node, action } => recovery_action(spec, trace, node, *action),
+        CheckSpec::NoDetection { node } => no_detection(spec, trace, node.as_deref()),
+    }
+}
+
+/// The outcome of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    /// Scenario name.
+    pub name: String,
+    /// Suite name.
+    pub suite: String,
+    /// `pass` when every check came out as expected, `error` when the run
+    /// could not be judged, else `fail`.
+    pub verdict: Verdict,
+    /// Why the run could not be judged, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// One per check, in plan order.
+    pub checks: Vec<CheckResult>,
+}
+
+/// Judges a whole trace with the checks its header carries.
+pub fn judge(trace: &Trace) -> ScenarioResult {
+    let Some(header) = trace.header() else {
+        return ScenarioResult {
+            name: String::new(),
+            suite: String::new(),
+            verdict: Verdict::Error,
+            error: Some("the trace has no header".into()),
+            checks: Vec::new(),
+        };
+    };
+    let scenario = &header.scenario;
+    let checks: Vec<CheckResult> = scenario
+        .checks
+        .iter()
+        .map(|spec| {
+            let mut r = run_check(spec, trace);
+            r.expected_failure = scenario.expect_fail.iter().any(|k| k == spec.kind());
+            r
+        })
+        .collect();
+    let error = match trace.records.iter().rev().find_map(|r| match r {
+        crate::trace::Record::End { reason, .. } => Some(reason.as_str()),
+        _ => None,
+    }) {
+        None => Some("the trace has no end record: the run did not finish".to_string()),
+        Some("completed") => None,
+        Some(reason) => Some(format!("the run did not complete: {reason}")),
+    };
+    let verdict = if error.is_some() || checks.iter().any(|c| c.verdict == Verdict::Error) {
+        Verdict::Error
+    } else if checks.iter().all(CheckResult::as_expected) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    ScenarioResult {
+        name: scenario.name.clone(),
+        suite: header.suite.clone(),
+        verdict,
+        error,
+        checks,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures;

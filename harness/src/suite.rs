@@ -1,0 +1,515 @@
+//! Suite files: YAML -> raw structs (unknown keys refused) -> a validated
+//! [`SuitePlan`]. Every error names the file, line and column.
+//!
+//! This module reads and validates; it never touches the host.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use faultline_agent::events::RecoveryAction;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::duration::parse_duration;
+use crate::plan::{CheckSpec, FaultKind, FaultPlan, NodePlan, NodeSettings, ScenarioPlan, SuitePlan};
+
+/// The default `slack` of `detected_within`.
+pub const DEFAULT_SLACK: Duration = Duration::from_millis(20);
+
+/// One problem in a suite, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteIssue {
+    /// The file.
+    pub file: String,
+    /// 1-based line, 0 when unknown.
+    pub line: u64,
+    /// 1-based column, 0 when unknown.
+    pub column: u64,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for SuiteIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+/// A suite that could not be read or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    /// The file could not be read.
+    #[error("cannot read suite {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid suite.
+    #[error("{}", issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// Every problem found.
+        issues: Vec<SuiteIssue>,
+    },
+}
+
+/// A YAML scalar, kept as written so validation can say what was wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    /// A string.
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Str(s) => write!(f, "{s}"),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a scalar")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v as i64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuite {
+    suite: S<String>,
+    #[serde(default)]
+    defaults: Option<S<RawNode>>,
+    scenarios: S<Vec<S<RawScenario>>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    hang_timeout: Option<S<Scalar>>,
+    hang_recovery_action: Option<S<Scalar>>,
+    restart_delay: Option<S<Scalar>>,
+    service_restart_delay: Option<S<Scalar>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: S<String>,
+    #[serde(default)]
+    duration: Option<S<Scalar>>,
+    nodes: S<BTreeMap<String, S<Option<RawNode>>>>,
+    #[serde(default)]
+    faults: Vec<S<RawFault>>,
+    #[serde(default)]
+    checks: Vec<S<RawCheck>>,
+    #[serde(default)]
+    expect: Option<S<RawExpect>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    kind: S<String>,
+    node: S<String>,
+    at: S<Scalar>,
+    #[serde(rename = "for")]
+    duration: S<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    kind: S<String>,
+    node: Option<S<String>>,
+    slack: Option<S<Scalar>>,
+    action: Option<S<Scalar>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    #[serde(default)]
+    fail: Vec<S<String>>,
+}
+
+/// Reads and validates a suite file.
+pub fn load_suite(path: &Path) -> Result<SuitePlan, SuiteError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_suite(&path.display().to_string(), &text)
+}
+
+/// Parses and validates suite text; `file` names it in errors.
+pub fn parse_suite(file: &str, text: &str) -> Result<SuitePlan, SuiteError> {
+    let raw: RawSuite = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        SuiteError::Invalid {
+            issues: vec![SuiteIssue {
+                file: file.to_string(),
+                line,
+                column,
+                message: first_line(&e.to_string()),
+            }],
+        }
+    })?;
+    let mut v = Validator {
+        file: file.to_string(),
+        issues: Vec::new(),
+    };
+    let plan = v.suite(raw);
+    if v.issues.is_empty() {
+        Ok(plan)
+    } else {
+        Err(SuiteError::Invalid { issues: v.issues })
+    }
+}
+
+/// serde-saphyr's message may carry a rendered snippet after the first line;
+/// we print our own `file:line:col:` prefix, so keep the message part only.
+fn first_line(msg: &str) -> String {
+    let line = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or(msg);
+    line.trim().to_string()
+}
+
+struct Validator {
+    file: String,
+    issues: Vec<SuiteIssue>,
+}
+
+impl Validator {
+    fn issue<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
+        self.issues.push(SuiteIssue {
+            file: self.file.clone(),
+            line: at.referenced.line(),
+            column: at.referenced.column(),
+            message: message.into(),
+        });
+    }
+
+    fn suite(&mut self, raw: RawSuite) -> SuitePlan {
+        if raw.suite.value.trim().is_empty() {
+            self.issue(&raw.suite, "suite name is empty");
+        }
+        let defaults = match &raw.defaults {
+            Some(d) => self.settings(&d.value, &NodeSettings::default()),
+            None => NodeSettings::default(),
+        };
+        if raw.scenarios.value.is_empty() {
+            self.issue(&raw.scenarios, "a suite needs at least one scenario");
+        }
+        let mut names = BTreeSet::new();
+        let mut scenarios = Vec::new();
+        for sc in raw.scenarios.value {
+            if !names.insert(sc.value.name.value.clone()) {
+                self.issue(&sc.value.name, format!("scenario `{}` is named twice", sc.value.name.value));
+            }
+            scenarios.push(self.scenario(sc.value, &defaults));
+        }
+        SuitePlan {
+            name: raw.suite.value,
+            path: self.file.clone(),
+            scenarios,
+        }
+    }
+
+    fn scenario(&mut self, raw: RawScenario, defaults: &NodeSettings) -> ScenarioPlan {
+        if raw.name.value.trim().is_empty() {
+            self.issue(&raw.name, "scenario name is empty");
+        }
+        let mut nodes = Vec::new();
+        if raw.nodes.value.is_empty() {
+            self.issue(&raw.nodes, "a scenario needs at least one node");
+        }
+        for (name, node) in &raw.nodes.value {
+            if !valid_node_name(name) {
+                self.issue(
+                    node,
+                    format!("node name `{name}` must be 1-10 lowercase letters or digits, starting with a letter"),
+                );
+            }
+            let settings = match &node.value {
+                Some(n) => self.settings(n, defaults),
+                None => defaults.clone(),
+            };
+            nodes.push(NodePlan {
+                name: name.clone(),
+                settings,
+            });
+        }
+        let known: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        let mut faults = Vec::new();
+        for f in &raw.faults {
+            if let Some(fault) = self.fault(&f.value, &known) {
+                faults.push(fault);
+            }
+        }
+        faults.sort_by_key(|f| f.at);
+        let mut checks = Vec::new();
+        for c in &raw.checks {
+            if let Some(check) = self.check(&c.value, &known) {
+                checks.push(check);
+            }
+        }
+        let mut expect_fail = Vec::new();
+        if let Some(expect) = &raw.expect {
+            for k in &expect.value.fail {
+                if !checks.iter().any(|c| c.kind() == k.value) {
+                    self.issue(
+                        k,
+                        format!("`expect.fail` names `{}`, which is not a check of this scenario", k.value),
+                    );
+                }
+                expect_fail.push(k.value.clone());
+            }
+        }
+        let duration = match &raw.duration {
+            Some(d) => self.duration(d).unwrap_or(Duration::from_secs(1)),
+            None => default_duration(&nodes, &faults),
+        };
+        ScenarioPlan {
+            name: raw.name.value,
+            nodes,
+            faults,
+            checks,
+            expect_fail,
+            duration,
+        }
+    }
+
+    fn settings(&mut self, raw: &RawNode, base: &NodeSettings) -> NodeSettings {
+        let mut s = base.clone();
+        if let Some(d) = &raw.hang_timeout {
+            if let Some(d) = self.duration(d) {
+                s.hang_timeout = d;
+            }
+        }
+        if let Some(a) = &raw.hang_recovery_action {
+            if let Some(a) = self.action(a) {
+                s.hang_recovery_action = a;
+            }
+        }
+        if let Some(d) = &raw.restart_delay {
+            if let Some(d) = self.duration(d) {
+                s.restart_delay = d;
+            }
+        }
+        if let Some(d) = &raw.service_restart_delay {
+            if let Some(d) = self.duration(d) {
+                s.service_restart_delay = d;
+            }
+        }
+        if s.hang_timeout < Duration::from_millis(40) {
+            if let Some(d) = &raw.hang_timeout {
+                self.issue(d, "hang_timeout must be at least 40ms (the service heartbeats every hang_timeout/4)");
+            }
+        }
+        s
+    }
+
+    fn duration(&mut self, raw: &Spanned<Scalar>) -> Option<Duration> {
+        let text = match &raw.value {
+            Scalar::Str(s) => s.clone(),
+            other => {
+                self.issue(raw, format!("duration `{other}` needs a unit: ms, s or m (e.g. `{other}s`)"));
+                return None;
+            }
+        };
+        match parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.issue(raw, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn action(&mut self, raw: &Spanned<Scalar>) -> Option<RecoveryAction> {
+        let parsed = match &raw.value {
+            Scalar::Int(i) if (0..=3).contains(i) => RecoveryAction::from_code(*i as u8),
+            Scalar::Str(s) => match s.as_str() {
+                "disabled" | "off" | "none" => Some(RecoveryAction::Disabled),
+                "log" => Some(RecoveryAction::Log),
+                "terminate" => Some(RecoveryAction::Terminate),
+                "bugcheck" => Some(RecoveryAction::Bugcheck),
+                _ => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.issue(
+                raw,
+                format!(
+                    "hang_recovery_action `{}` must be 0-3 or one of disabled, log, terminate, bugcheck",
+                    raw.value
+                ),
+            );
+        }
+        parsed
+    }
+
+    fn node_ref(&mut self, raw: &Spanned<String>, known: &[&str]) -> bool {
+        if known.contains(&raw.value.as_str()) {
+            return true;
+        }
+        self.issue(
+            raw,
+            format!("unknown node `{}` (this scenario has: {})", raw.value, known.join(", ")),
+        );
+        false
+    }
+
+    fn fault(&mut self, raw: &RawFault, known: &[&str]) -> Option<FaultPlan> {
+        let kind = FaultKind::parse(&raw.kind.value);
+        if kind.is_none() {
+            self.issue(
+                &raw.kind,
+                format!("unknown fault `{}` (known: {})", raw.kind.value, FaultKind::ALL.join(", ")),
+            );
+        }
+        let node_ok = self.node_ref(&raw.node, known);
+        let at = self.duration(&raw.at);
+        let duration = self.duration(&raw.duration);
+        Some(FaultPlan {
+            kind: kind?,
+            node: node_ok.then(|| raw.node.value.clone())?,
+            at: at?,
+            duration: duration?,
+        })
+    }
+
+    fn check(&mut self, raw: &RawCheck, known: &[&str]) -> Option<CheckSpec> {
+        let kind = raw.kind.value.as_str();
+        let allowed: &[&str] = match kind {
+            "detected_within" => &["node", "slack"],
+            "recovery_action" => &["node", "action"],
+            "no_detection" => &["node"],
+            _ => {
+                self.issue(
+                    &raw.kind,
+                    format!("unknown check `{kind}` (known: {})", CheckSpec::KINDS.join(", ")),
+                );
+                return None;
+            }
+        };
+        let present: [(&str, Option<(u64, u64)>); 3] = [
+            ("node", raw.node.as_ref().map(loc)),
+            ("slack", raw.slack.as_ref().map(loc)),
+            ("action", raw.action.as_ref().map(loc)),
+        ];
+        for (key, at) in present {
+            if let (Some((line, column)), false) = (at, allowed.contains(&key)) {
+                self.issues.push(SuiteIssue {
+                    file: self.file.clone(),
+                    line,
+                    column,
+                    message: format!("`{key}` does not apply to check `{kind}`"),
+                });
+            }
+        }
+        let node = match &raw.node {
+            Some(n) => self.node_ref(n, known).then(|| n.value.clone()),
+            None if kind == "no_detection" => None,
+            None => {
+                self.issue(&raw.kind, format!("check `{kind}` needs a `node`"));
+                return None;
+            }
+        };
+        Some(match kind {
+            "detected_within" => CheckSpec::DetectedWithin {
+                node: node?,
+                slack: match &raw.slack {
+                    Some(s) => self.duration(s)?,
+                    None => DEFAULT_SLACK,
+                },
+            },
+            "recovery_action" => CheckSpec::RecoveryAction {
+                node: node?,
+                action: match &raw.action {
+                    Some(a) => Some(self.action(a)?),
+                    None => None,
+                },
+            },
+            _ => CheckSpec::NoDetection { node },
+        })
+    }
+}
+
+fn loc<T>(s: &Spanned<T>) -> (u64, u64) {
+    (s.referenced.line(), s.referenced.column())
+}
+
+/// Node names become parts of interface names (at most 15 bytes with a
+/// `-pub` suffix) and namespace names.
+pub fn valid_node_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && name.len() <= 10
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// When a scenario gives no `duration`: long enough for the last fault to
+/// heal, the slowest watchdog to fire after it, and a fenced node to return.
+pub fn default_duration(nodes: &[NodePlan], faults: &[FaultPlan]) -> Duration {
+    let last_fault_end = faults.iter().map(|f| f.at + f.duration).max().unwrap_or_default();
+    let slowest = nodes
+        .iter()
+        .map(|n| {
+            let s = &n.settings;
+            let recovery = match s.hang_recovery_action {
+                RecoveryAction::Bugcheck => s.restart_delay,
+                RecoveryAction::Terminate => s.service_restart_delay,
+                _ => Duration::ZERO,
+            };
+            s.hang_timeout + recovery
+        })
+        .max()
+        .unwrap_or_default();
+    last_fault_end + slowest + Duration::from_millis(1500)
+}
+
+#[cfg(test)]
+mod tests;
