@@ -10,3 +10,4 @@ pub mod plan;
 pub mod suite;
 pub mod checks;
 pub mod trace;
+pub mod report;

@@ -1,0 +1,75 @@
+//! Reports: views of judged runs. Each is a pure function of the results (and,
+//! for the terminal, of trace records as they arrive); none judges anything.
+
+pub mod junit;
+pub mod terminal;
+
+use serde::Serialize;
+
+use crate::checks::ScenarioResult;
+
+/// The `--json` document.
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a> {
+    /// One per scenario run.
+    pub scenarios: &'a [ScenarioResult],
+}
+
+/// Renders the `--json` document.
+pub fn json(results: &[ScenarioResult]) -> String {
+    serde_json::to_string_pretty(&JsonReport { scenarios: results }).expect("results serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{CheckResult, Verdict};
+
+    pub(crate) fn sample() -> Vec<ScenarioResult> {
+        let pass = CheckResult {
+            kind: "detected_within".into(),
+            node: Some("n1".into()),
+            verdict: Verdict::Pass,
+            expected_failure: false,
+            detail: "detected 900.4 ms after onset".into(),
+            measured: [("latency_ms".to_string(), 900.4), ("overshoot_ms".to_string(), 0.4)].into(),
+        };
+        let xfail = CheckResult {
+            kind: "recovery_action".into(),
+            verdict: Verdict::Fail,
+            expected_failure: true,
+            detail: "bugcheck on `n1` did not fence the node".into(),
+            measured: Default::default(),
+            ..pass.clone()
+        };
+        let fail = CheckResult {
+            kind: "no_detection".into(),
+            node: None,
+            verdict: Verdict::Fail,
+            detail: "`n1`: 1 hang detection(s) & <more>".into(),
+            measured: [("detections".to_string(), 1.0)].into(),
+            ..pass.clone()
+        };
+        vec![
+            ScenarioResult {
+                name: "freeze-is-caught".into(),
+                suite: "demo".into(),
+                verdict: Verdict::Pass,
+                error: None,
+                checks: vec![pass, xfail],
+            },
+            ScenarioResult {
+                name: "quiet".into(),
+                suite: "demo".into(),
+                verdict: Verdict::Fail,
+                error: None,
+                checks: vec![fail],
+            },
+        ]
+    }
+
+    #[test]
+    fn json_report_shape() {
+        insta::assert_snapshot!(json(&sample()));
+    }
+}

@@ -1,0 +1,154 @@
+//! Live progress and the verdict, for a person at a terminal or reading a CI
+//! log. Heartbeats are counted, not printed; everything else that happens on
+//! the timeline gets one line, stamped relative to the timeline's start.
+
+use std::io::{IsTerminal, Write};
+
+use faultline_agent::events::{EventKind, BUGCHECK_CODE};
+
+use crate::checks::{CheckResult, ScenarioResult, Verdict};
+use crate::trace::{FaultPhase, Record};
+
+/// Writes progress lines to stdout.
+pub struct Terminal {
+    color: bool,
+    start: Option<u64>,
+    out: Box<dyn Write>,
+}
+
+impl Default for Terminal {
+    fn default() -> Self {
+        Terminal::new(Box::new(std::io::stdout()), std::io::stdout().is_terminal())
+    }
+}
+
+impl Terminal {
+    /// A reporter writing to `out`.
+    pub fn new(out: Box<dyn Write>, color: bool) -> Self {
+        Terminal { color, start: None, out }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// A line, as is.
+    pub fn line(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{text}");
+        let _ = self.out.flush();
+    }
+
+    /// A scenario begins.
+    pub fn scenario(&mut self, suite: &str, name: &str) {
+        self.start = None;
+        let title = self.paint("1", &format!("{suite}/{name}"));
+        self.line(&format!("\n{title}"));
+    }
+
+    /// One record, as it is recorded.
+    pub fn record(&mut self, rec: &Record) {
+        if let Record::Start { t } = rec {
+            self.start = Some(*t);
+        }
+        let Some(text) = describe(rec) else { return };
+        let stamp = match self.start {
+            Some(s) if rec.t() >= s => format!("+{:>7.3}s", (rec.t() - s) as f64 / 1e9),
+            Some(s) => format!("-{:>7.3}s", (s - rec.t()) as f64 / 1e9),
+            None => "        ".to_string(),
+        };
+        let stamp = self.paint("2", &stamp);
+        self.line(&format!("  {stamp}  {text}"));
+    }
+
+    /// The scenario's checks and verdict.
+    pub fn result(&mut self, r: &ScenarioResult) {
+        if let Some(err) = &r.error {
+            let tag = self.paint("1;33", "ERROR");
+            self.line(&format!("  {tag} {err}"));
+        }
+        for c in &r.checks {
+            let tag = self.check_tag(c);
+            let label = match &c.node {
+                Some(n) => format!("{}[{n}]", c.kind),
+                None => c.kind.clone(),
+            };
+            self.line(&format!("  {tag} {label}: {}", c.detail));
+        }
+        let verdict = self.verdict_tag(r.verdict);
+        self.line(&format!("  => {verdict} {}/{}", r.suite, r.name));
+    }
+
+    fn check_tag(&self, c: &CheckResult) -> String {
+        match (c.verdict, c.expected_failure) {
+            (Verdict::Pass, false) => self.paint("32", "PASS "),
+            (Verdict::Fail, true) => self.paint("36", "XFAIL"),
+            (Verdict::Pass, true) => self.paint("1;31", "XPASS"),
+            (Verdict::Fail, false) => self.paint("1;31", "FAIL "),
+            (Verdict::Error, _) => self.paint("1;33", "ERROR"),
+        }
+    }
+
+    fn verdict_tag(&self, v: Verdict) -> String {
+        match v {
+            Verdict::Pass => self.paint("1;32", "pass"),
+            Verdict::Fail => self.paint("1;31", "fail"),
+            Verdict::Error => self.paint("1;33", "error"),
+        }
+    }
+
+    /// The closing line over every scenario.
+    pub fn summary(&mut self, results: &[ScenarioResult]) {
+        let count = |v| results.iter().filter(|r| r.verdict == v).count();
+        self.line(&format!(
+            "\n{} scenario(s): {} passed, {} failed, {} error(s)",
+            results.len(),
+            count(Verdict::Pass),
+            count(Verdict::Fail),
+            count(Verdict::Error)
+        ));
+    }
+}
+
+/// The one-line description of a record, or `None` for records not worth a
+/// line (heartbeats, the header).
+pub fn describe(rec: &Record) -> Option<String> {
+    Some(match rec {
+        Record::Header(_) | Record::Event(faultline_agent::events::Event { kind: EventKind::Heartbeat, .. }) => {
+            return None
+        }
+        Record::Start { .. } => "timeline starts: every node is up".to_string(),
+        Record::End { reason, .. } => format!("run ends ({reason})"),
+        Record::Power { node, on, reason, .. } => {
+            format!("{node}: power {} ({reason})", if *on { "on" } else { "off" })
+        }
+        Record::Fault(f) => match f.phase {
+            FaultPhase::Injected => format!(
+                "{}: fault {:?} in effect, confirmed {:.1} ms after the request ({})",
+                f.node,
+                f.kind,
+                (f.t.saturating_sub(f.requested)) as f64 / 1e6,
+                f.evidence
+            )
+            .to_lowercase(),
+            FaultPhase::Healed => format!("{}: fault {:?} healed ({})", f.node, f.kind, f.evidence).to_lowercase(),
+            FaultPhase::Failed => format!("{}: fault {:?} FAILED: {}", f.node, f.kind, f.evidence),
+        },
+        Record::Event(e) => {
+            let id = match e.id {
+                Some(BUGCHECK_CODE) if e.kind == EventKind::HangDetected => " 0x9E".to_string(),
+                Some(id) => format!(" {id}"),
+                None => String::new(),
+            };
+            let kind = serde_json::to_value(e.kind).ok()?.as_str()?.to_string();
+            let mut s = format!("{}: {:?} {kind}{id}", e.node, e.source).to_lowercase();
+            if !e.message.is_empty() {
+                s.push_str(&format!(": {}", e.message));
+            }
+            s
+        }
+    })
+}
