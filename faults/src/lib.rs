@@ -1,1 +1,18 @@
-//! x
+//! Fault injectors for faultline and the kernel plumbing they stand on:
+//! cgroups (v1 hybrid and v2), named network namespaces, process launch
+//! with a single central reaper, and host capability probes.
+//!
+//! This crate knows nothing about suites, plans, traces or reports: it
+//! offers mechanisms, and the harness decides when to use them.
+#![deny(missing_docs)]
+
+pub mod cgroup;
+pub mod clock;
+pub mod fault;
+pub mod freeze;
+pub mod host;
+pub mod netns;
+pub mod process;
+
+#[cfg(test)]
+pub(crate) mod testutil;

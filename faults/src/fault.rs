@@ -1,0 +1,68 @@
+//! What a fault is: something injected that returns a guard, which heals
+//! the fault explicitly (reporting failure) or on drop (best effort). Both
+//! ends carry proof: when the change was requested, when it was read back
+//! from the kernel, and what was read.
+//!
+//! It must not know about suites, plans or traces: the harness records
+//! onsets and heals in its own terms.
+
+use crate::cgroup::CgroupError;
+
+/// When a fault took effect, and the proof.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Onset {
+    /// `CLOCK_MONOTONIC` ns just before the fault was requested.
+    pub requested_ns: u64,
+    /// `CLOCK_MONOTONIC` ns when its effect was read back.
+    pub confirmed_ns: u64,
+    /// What was read back, like `cgroup.events: frozen 1`.
+    pub evidence: String,
+}
+
+/// When a fault was healed, and the proof.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Healed {
+    /// `CLOCK_MONOTONIC` ns just before healing was requested.
+    pub requested_ns: u64,
+    /// `CLOCK_MONOTONIC` ns when the healed state was read back.
+    pub confirmed_ns: u64,
+    /// What was read back, like `cgroup.events: frozen 0`.
+    pub evidence: String,
+}
+
+/// A fault in effect. Dropping it heals it best-effort; call
+/// [`FaultGuard::heal`] to learn whether healing worked.
+pub trait FaultGuard: Send {
+    /// When and how the fault took effect.
+    fn onset(&self) -> &Onset;
+    /// Heals the fault and confirms it.
+    fn heal(self: Box<Self>) -> Result<Healed, FaultError>;
+}
+
+/// A fault that can be injected.
+pub trait Fault {
+    /// A one-line description, like `freeze faultline/ab12/n1/service`.
+    fn describe(&self) -> String;
+    /// Injects the fault; it lasts until the guard is healed or dropped.
+    #[must_use = "dropping the guard heals the fault at once"]
+    fn inject(&self) -> Result<Box<dyn FaultGuard>, FaultError>;
+}
+
+/// Injecting or healing a fault failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    /// A cgroup operation failed.
+    #[error("cgroup operation failed")]
+    Cgroup(#[from] CgroupError),
+    /// Injecting failed, and undoing the partial injection failed too.
+    #[error("cannot inject {fault}, and undoing it failed too ({undo})")]
+    InjectUndo {
+        /// The fault, described.
+        fault: String,
+        /// The undo failure, rendered.
+        undo: String,
+        /// The injection failure.
+        #[source]
+        source: Box<FaultError>,
+    },
+}

@@ -1,0 +1,262 @@
+//! Probes of what this host offers, for `faultline doctor` and for
+//! refusing to start on a host that lacks something required.
+//!
+//! Each probe is small and undoes what it tries (a probe namespace is
+//! deleted, a fanotify descriptor closed). It must not change the host's
+//! lasting state, and must not decide exit codes.
+
+use crate::cgroup::{CgroupHost, Layout};
+use crate::netns::NetNs;
+use crate::process::run;
+use std::path::Path;
+
+/// One probe's result.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Probe {
+    /// What was probed, like `freezer`.
+    pub name: &'static str,
+    /// Whether it is there and works.
+    pub ok: bool,
+    /// What was found, for the operator.
+    pub detail: String,
+    /// Whether faultline cannot run without it.
+    pub required: bool,
+}
+
+fn probe(name: &'static str, required: bool, result: Result<String, String>) -> Probe {
+    let (ok, detail) = match result {
+        Ok(detail) => (true, detail),
+        Err(detail) => (false, detail),
+    };
+    Probe {
+        name,
+        ok,
+        detail,
+        required,
+    }
+}
+
+/// Probes the host; see the module documentation.
+pub fn probe_host() -> Vec<Probe> {
+    let mut probes = Vec::new();
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    probes.push(probe(
+        "root",
+        true,
+        if euid == 0 {
+            Ok("euid 0".into())
+        } else {
+            Err(format!("euid {euid}, need 0"))
+        },
+    ));
+    let host = CgroupHost::detect();
+    probes.push(probe(
+        "cgroups",
+        true,
+        match &host {
+            Ok(host) => Ok(describe_layout(host.layout())),
+            Err(e) => Err(e.to_string()),
+        },
+    ));
+    let caps = host.as_ref().ok().map(CgroupHost::capabilities);
+    let cap = |f: fn(&crate::cgroup::CgroupCapabilities) -> bool| caps.as_ref().is_some_and(f);
+    probes.push(probe(
+        "freezer",
+        true,
+        if cap(|c| c.freezer) {
+            Ok("cgroup.freeze or the v1 freezer".into())
+        } else {
+            Err("neither cgroup.freeze nor a v1 freezer".into())
+        },
+    ));
+    probes.push(probe(
+        "cgroup.kill",
+        false,
+        if cap(|c| c.kill) {
+            Ok("cgroup.kill exists".into())
+        } else {
+            Err("no cgroup.kill: kill falls back to freeze + SIGKILL".into())
+        },
+    ));
+    probes.push(probe("pressure", false, pressure(cap(|c| c.pressure))));
+    probes.push(probe(
+        "rt-group-sched",
+        false,
+        rt_group_sched(cap(|c| c.rt_group_sched)),
+    ));
+    probes.push(probe("sched-fifo", false, sched_fifo()));
+    probes.push(probe("netns", true, netns()));
+    probes.push(probe("fanotify", false, fanotify()));
+    probes.push(probe(
+        "nftables",
+        false,
+        run("nft", &["--version"])
+            .map(|out| out.stdout.trim().to_string())
+            .map_err(|e| e.to_string()),
+    ));
+    probes.push(probe("netem", false, netem()));
+    probes
+}
+
+fn describe_layout(layout: &Layout) -> String {
+    match layout {
+        Layout::V1Hybrid { v1, unified } => format!(
+            "v1-hybrid: {} controllers ({}), unified {}",
+            v1.len(),
+            v1.keys().cloned().collect::<Vec<_>>().join(", "),
+            unified
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "absent".into())
+        ),
+        Layout::V2 { root } => format!("v2 at {}", root.display()),
+    }
+}
+
+fn pressure(per_cgroup: bool) -> Result<String, String> {
+    if per_cgroup {
+        Ok("per-cgroup pressure files".into())
+    } else if Path::new("/proc/pressure/cpu").exists() {
+        Ok("system-wide /proc/pressure only".into())
+    } else {
+        Err("no pressure stall information".into())
+    }
+}
+
+fn rt_group_sched(present: bool) -> Result<String, String> {
+    if present {
+        Ok("cpu.rt_runtime_us exists: RT time must be granted per group".into())
+    } else {
+        Err("no cpu.rt_runtime_us: SCHED_FIFO needs no grant".into())
+    }
+}
+
+/// Tries SCHED_FIFO on a short-lived thread of this process.
+fn sched_fifo() -> Result<String, String> {
+    std::thread::spawn(|| {
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+        if rc == 0 {
+            let normal = libc::sched_param { sched_priority: 0 };
+            // SAFETY: as above.
+            unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &normal) };
+            Ok("SCHED_FIFO allowed in this process's cgroup".into())
+        } else {
+            Err(format!(
+                "SCHED_FIFO refused: {}",
+                std::io::Error::last_os_error()
+            ))
+        }
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the probe thread panicked".into()))
+}
+
+fn probe_ns_name(tag: &str) -> String {
+    format!("fltest-probe-{}{tag}", std::process::id())
+}
+
+fn netns() -> Result<String, String> {
+    let ns = NetNs::create(&probe_ns_name("")).map_err(|e| error_chain(&e))?;
+    ns.delete().map_err(|e| error_chain(&e))?;
+    Ok("ip netns add / del work".into())
+}
+
+fn netem() -> Result<String, String> {
+    let ns = NetNs::create(&probe_ns_name("-netem")).map_err(|e| error_chain(&e))?;
+    let result = run(
+        "tc",
+        &[
+            "-n",
+            ns.name(),
+            "qdisc",
+            "add",
+            "dev",
+            "lo",
+            "root",
+            "netem",
+            "delay",
+            "1ms",
+        ],
+    );
+    let _ = ns.delete();
+    match result {
+        Ok(out) if out.status.success() => Ok("tc netem works".into()),
+        Ok(out) => Err(format!("tc netem failed: {}", out.stderr.trim())),
+        Err(e) => Err(error_chain(&e)),
+    }
+}
+
+fn fanotify() -> Result<String, String> {
+    // SAFETY: fanotify_init takes flags only; the descriptor is closed below.
+    let fd = unsafe {
+        libc::fanotify_init(
+            libc::FAN_CLASS_CONTENT | libc::FAN_CLOEXEC,
+            libc::O_RDONLY as u32,
+        )
+    };
+    if fd < 0 {
+        return Err(format!(
+            "fanotify_init(FAN_CLASS_CONTENT): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: `fd` is ours and open.
+    unsafe { libc::close(fd) };
+    Ok("fanotify_init(FAN_CLASS_CONTENT) works".into())
+}
+
+/// An error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::is_root;
+
+    #[test]
+    fn root_probe_host_finds_the_required_parts_and_leaves_nothing() {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let probes = probe_host();
+        for p in &probes {
+            eprintln!("{:<16} {:<5} {}", p.name, p.ok, p.detail);
+        }
+        for p in probes.iter().filter(|p| p.required) {
+            assert!(p.ok, "{}: {}", p.name, p.detail);
+        }
+        let names: Vec<_> = probes.iter().map(|p| p.name).collect();
+        for name in [
+            "root", "cgroups", "freezer", "netns", "fanotify", "nftables", "netem",
+        ] {
+            assert!(names.contains(&name), "{name}");
+        }
+        let left = NetNs::list().unwrap();
+        assert!(
+            !left.iter().any(|n| n.starts_with(&probe_ns_name(""))),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn error_chain_joins_sources() {
+        let e = crate::cgroup::CgroupError::Read {
+            path: "/x".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert!(error_chain(&e).starts_with("cannot read /x: No such file"));
+    }
+}
