@@ -11,3 +11,8 @@ pub mod suite;
 pub mod checks;
 pub mod trace;
 pub mod report;
+pub mod collector;
+pub mod exit;
+pub mod lab;
+pub mod runner;
+pub mod cleanup;

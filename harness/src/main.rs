@@ -1,1 +1,365 @@
-fn main(){}
+//! The `faultline` command line: a thin layer over the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use faultline::checks::{judge, ScenarioResult, Verdict};
+use faultline::exit;
+use faultline::lab::chain;
+use faultline::plan::SuitePlan;
+use faultline::report::{self, terminal::Terminal};
+use faultline::runner::{run_scenario, scenario_out, RunError, RunOptions};
+use faultline::suite::{load_suite, SuiteError};
+use faultline::trace::Trace;
+use faultline_faults::cgroup::CgroupHost;
+
+/// Fault-injection test harness for high-availability failover.
+///
+/// Exit codes: 0 every check passed (or failed as expected); 1 a check
+/// failed; 2 invalid input; 3 the host lacks something or the lab could not
+/// be built; 130 interrupted (the run was torn down).
+#[derive(Parser)]
+#[command(name = "faultline", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run suites: build a lab per scenario, inject faults, judge the trace.
+    Run {
+        /// Suite files.
+        #[arg(required = true)]
+        suites: Vec<PathBuf>,
+        /// Keep each scenario's trace, event logs, cluster logs and dumps
+        /// under DIR/<suite>/<scenario>/.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Write the results as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write the results as JUnit XML.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// The agent binary (default: faultline-agent next to this binary).
+        #[arg(long, value_name = "PATH", env = "FAULTLINE_AGENT")]
+        agent: Option<PathBuf>,
+    },
+    /// Validate suites without running them.
+    Validate {
+        /// Suite files.
+        #[arg(required = true)]
+        suites: Vec<PathBuf>,
+    },
+    /// Judge saved traces again (the checks are in each trace's header).
+    Check {
+        /// Trace files (trace.jsonl).
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+        /// Write the results as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write the results as JUnit XML.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Show what this host supports.
+    Doctor,
+    /// Remove what killed runs left behind (runs whose harness is alive are
+    /// left alone).
+    Cleanup {
+        /// List what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run {
+            suites,
+            out,
+            json,
+            junit,
+            agent,
+        } => cmd_run(&suites, out, json, junit, agent),
+        Command::Validate { suites } => match load_all(&suites) {
+            Ok(plans) => {
+                for p in &plans {
+                    println!("{}: suite {} is valid: {} scenario(s)", p.path, p.name, p.scenarios.len());
+                }
+                exit::PASS
+            }
+            Err(code) => code,
+        },
+        Command::Check { traces, json, junit } => cmd_check(&traces, json, junit),
+        Command::Doctor => cmd_doctor(),
+        Command::Cleanup { dry_run } => cmd_cleanup(dry_run),
+    };
+    ExitCode::from(code as u8)
+}
+
+fn load_all(paths: &[PathBuf]) -> Result<Vec<SuitePlan>, i32> {
+    let mut plans = Vec::new();
+    let mut bad = false;
+    for p in paths {
+        match load_suite(p) {
+            Ok(plan) => plans.push(plan),
+            Err(e @ SuiteError::Read { .. }) => {
+                eprintln!("error: {}", chain(&e));
+                bad = true;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        Err(exit::INVALID_INPUT)
+    } else {
+        Ok(plans)
+    }
+}
+
+fn default_agent() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("faultline-agent")))
+        .unwrap_or_else(|| PathBuf::from("faultline-agent"))
+}
+
+/// What `run` needs of the host; a missing piece is exit 3.
+fn preflight(agent: &Path) -> Result<CgroupHost, String> {
+    let missing: Vec<String> = faultline_faults::host::probe_host()
+        .into_iter()
+        .filter(|p| p.required && !p.ok)
+        .map(|p| format!("{}: {}", p.name, p.detail))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "this host lacks what faultline needs (see `faultline doctor`):\n  {}",
+            missing.join("\n  ")
+        ));
+    }
+    if !agent.is_file() {
+        return Err(format!(
+            "the agent binary {} does not exist (build it, or pass --agent)",
+            agent.display()
+        ));
+    }
+    CgroupHost::detect().map_err(|e| chain(&e))
+}
+
+fn cmd_run(
+    suites: &[PathBuf],
+    out: Option<PathBuf>,
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    agent: Option<PathBuf>,
+) -> i32 {
+    let plans = match load_all(suites) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let agent = agent.unwrap_or_else(default_agent);
+    let host = match preflight(&agent) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::HOST;
+        }
+    };
+    if let Err(e) = faultline_faults::process::set_child_subreaper() {
+        eprintln!("error: {}", chain(&e));
+        return exit::HOST;
+    }
+    let signals = match signal_channel() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot handle signals: {e}");
+            return exit::HOST;
+        }
+    };
+    let mut term = Terminal::default();
+    let mut results: Vec<ScenarioResult> = Vec::new();
+    let mut code = exit::PASS;
+    'suites: for plan in &plans {
+        for sc in &plan.scenarios {
+            term.scenario(&plan.name, &sc.name);
+            let opts = RunOptions {
+                agent: agent.clone(),
+                out: out.as_ref().map(|o| scenario_out(o, &plan.name, &sc.name)),
+            };
+            match run_scenario(host.clone(), &plan.name, sc, &opts, &mut term, &signals) {
+                Ok(finished) => {
+                    let result = judge(&finished.trace);
+                    term.result(&result);
+                    if let Some(o) = &opts.out {
+                        term.line(&format!("  trace, logs and dumps kept in {}", o.display()));
+                    }
+                    results.push(result);
+                    if let Some(sig) = finished.interrupted {
+                        term.line(&format!("interrupted by signal {sig}: run {} torn down", finished.run_id));
+                        code = exit::INTERRUPTED;
+                        break 'suites;
+                    }
+                }
+                Err(e) => {
+                    let what = chain(&e);
+                    term.line(&format!("  error: {what}"));
+                    results.push(ScenarioResult {
+                        name: sc.name.clone(),
+                        suite: plan.name.clone(),
+                        verdict: Verdict::Error,
+                        error: Some(what),
+                        checks: Vec::new(),
+                    });
+                    if matches!(e, RunError::Lab(_) | RunError::Host(_)) {
+                        code = exit::HOST;
+                    }
+                }
+            }
+        }
+    }
+    term.summary(&results);
+    if let Err(c) = write_reports(&results, json.as_deref(), junit.as_deref()) {
+        return c;
+    }
+    if code != exit::PASS {
+        return code;
+    }
+    verdict_code(&results)
+}
+
+fn verdict_code(results: &[ScenarioResult]) -> i32 {
+    if results.iter().all(|r| r.verdict == Verdict::Pass) {
+        exit::PASS
+    } else if results.iter().any(|r| r.verdict == Verdict::Error) {
+        exit::HOST
+    } else {
+        exit::CHECK_FAILED
+    }
+}
+
+fn write_reports(results: &[ScenarioResult], json: Option<&Path>, junit: Option<&Path>) -> Result<(), i32> {
+    let docs = [
+        (json, report::json(results)),
+        (junit, report::junit::junit(results)),
+    ];
+    for (path, text) in docs {
+        if let Some(path) = path {
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return Err(exit::HOST);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cmd_check(traces: &[PathBuf], json: Option<PathBuf>, junit: Option<PathBuf>) -> i32 {
+    let mut term = Terminal::default();
+    let mut results = Vec::new();
+    for path in traces {
+        let trace = match Trace::load(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {}", chain(&e));
+                return exit::INVALID_INPUT;
+            }
+        };
+        let result = judge(&trace);
+        term.scenario(&result.suite, &result.name);
+        term.result(&result);
+        results.push(result);
+    }
+    term.summary(&results);
+    if let Err(c) = write_reports(&results, json.as_deref(), junit.as_deref()) {
+        return c;
+    }
+    if results.iter().any(|r| r.verdict == Verdict::Error) {
+        exit::INVALID_INPUT
+    } else {
+        verdict_code(&results)
+    }
+}
+
+fn cmd_doctor() -> i32 {
+    let probes = faultline_faults::host::probe_host();
+    let mut missing = false;
+    for p in &probes {
+        let tag = match (p.ok, p.required) {
+            (true, _) => "ok     ",
+            (false, true) => "MISSING",
+            (false, false) => "absent ",
+        };
+        missing |= p.required && !p.ok;
+        println!("{tag} {:<16} {}{}", p.name, p.detail, if p.required { "" } else { " (optional)" });
+    }
+    if missing {
+        println!("\nthis host cannot run faultline suites");
+        exit::HOST
+    } else {
+        println!("\nthis host can run faultline suites");
+        exit::PASS
+    }
+}
+
+fn cmd_cleanup(dry_run: bool) -> i32 {
+    let host = match CgroupHost::detect() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            return exit::HOST;
+        }
+    };
+    if dry_run {
+        let found = faultline::cleanup::find(&host);
+        if found.is_empty() {
+            println!("nothing of faultline is left on this host");
+        }
+        for l in &found {
+            println!("would remove {l}");
+        }
+        return exit::PASS;
+    }
+    let (found, errors) = faultline::cleanup::clean(&host);
+    for l in &found {
+        if l.live_harness.is_some() {
+            println!("left alone: {l}");
+        } else {
+            println!("removed {l}");
+        }
+    }
+    if found.is_empty() {
+        println!("nothing of faultline is left on this host");
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    if errors.is_empty() {
+        exit::PASS
+    } else {
+        exit::HOST
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP as a channel the runner selects on.
+fn signal_channel() -> std::io::Result<crossbeam_channel::Receiver<i32>> {
+    let mut signals = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::Builder::new()
+        .name("faultline-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if tx.send(sig).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(rx)
+}

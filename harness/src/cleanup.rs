@@ -1,0 +1,106 @@
+//! `faultline cleanup`: finds what runs whose harness is gone left behind
+//! (processes, cgroups, namespaces, run folders, all found by our name
+//! prefixes) and removes it with the same code a normal teardown uses.
+//! A run whose harness is still alive is left alone.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use faultline_faults::cgroup::CgroupHost;
+use faultline_faults::netns::NetNs;
+
+use crate::lab::{process_start_time, remove_run, CGROUP_ROOT, NETNS_PREFIX, RUN_ROOT};
+
+/// What one run left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    /// The run's id.
+    pub id: String,
+    /// The pid of its harness, if that harness is still alive.
+    pub live_harness: Option<u32>,
+    /// Its namespaces.
+    pub namespaces: Vec<String>,
+    /// Processes still in its cgroups.
+    pub processes: Vec<i32>,
+    /// Whether its cgroup subtree exists.
+    pub cgroup: bool,
+    /// Whether its run folder exists.
+    pub run_dir: bool,
+}
+
+impl std::fmt::Display for Leftover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "run {}:", self.id)?;
+        if !self.processes.is_empty() {
+            write!(f, " processes {:?};", self.processes)?;
+        }
+        if self.cgroup {
+            write!(f, " cgroup {CGROUP_ROOT}/{};", self.id)?;
+        }
+        if !self.namespaces.is_empty() {
+            write!(f, " namespaces {};", self.namespaces.join(" "))?;
+        }
+        if self.run_dir {
+            write!(f, " folder {RUN_ROOT}/{};", self.id)?;
+        }
+        if let Some(pid) = self.live_harness {
+            write!(f, " (in use: harness pid {pid} is alive)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every run with something left on this host.
+pub fn find(host: &CgroupHost) -> Vec<Leftover> {
+    let mut ids = BTreeSet::new();
+    if let Ok(entries) = fs::read_dir(RUN_ROOT) {
+        ids.extend(entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()));
+    }
+    let namespaces: Vec<String> = NetNs::list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| n.starts_with(NETNS_PREFIX))
+        .collect();
+    for ns in &namespaces {
+        if let Some(id) = ns[NETNS_PREFIX.len()..].split('-').next() {
+            ids.insert(id.to_string());
+        }
+    }
+    ids.extend(host.children(Path::new(CGROUP_ROOT)).unwrap_or_default());
+    ids.into_iter()
+        .map(|id| {
+            let group = host.open(&Path::new(CGROUP_ROOT).join(&id));
+            let prefix = format!("{NETNS_PREFIX}{id}-");
+            Leftover {
+                live_harness: live_harness(&id),
+                namespaces: namespaces.iter().filter(|n| n.starts_with(&prefix)).cloned().collect(),
+                processes: group.pids().unwrap_or_default(),
+                cgroup: group.dirs().iter().any(|d| d.exists()),
+                run_dir: Path::new(RUN_ROOT).join(&id).exists(),
+                id,
+            }
+        })
+        .collect()
+}
+
+/// The pid of run `id`'s harness if it is alive (same pid, same start time).
+fn live_harness(id: &str) -> Option<u32> {
+    let text = fs::read_to_string(Path::new(RUN_ROOT).join(id).join("harness")).ok()?;
+    let mut parts = text.split_whitespace();
+    let pid: u32 = parts.next()?.parse().ok()?;
+    let start: u64 = parts.next()?.parse().ok()?;
+    (process_start_time(pid) == Some(start) && pid != std::process::id()).then_some(pid)
+}
+
+/// Removes every leftover of dead runs; returns what was found and the
+/// errors met.
+pub fn clean(host: &CgroupHost) -> (Vec<Leftover>, Vec<String>) {
+    let found = find(host);
+    let mut errors = Vec::new();
+    for l in found.iter().filter(|l| l.live_harness.is_none()) {
+        errors.extend(remove_run(host, &l.id));
+    }
+    let _ = host.remove_if_empty(Path::new(CGROUP_ROOT));
+    (found, errors)
+}

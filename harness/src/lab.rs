@@ -1,0 +1,310 @@
+//! The lab: one run's sandbox. A run has a short random id; each node gets a
+//! network namespace `fl-<id>-<node>` with veths (`public`, `private`) to two
+//! bridges that live in the run's switch namespace `fl-<id>-sw` (the host's
+//! network is never touched), a cgroup subtree
+//! `faultline/<id>/<node>/{service,watchdog,workload}`, and a folder with its
+//! configuration database and logs.
+//!
+//! Every run registers itself in `/run/faultline/<id>/harness` (pid and start
+//! time), so `faultline cleanup` can tell a dead run's leftovers from a live
+//! run. Teardown and cleanup share [`remove_run`]: one way to remove a run.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use faultline_agent::launch::{ClusterDb, NodeCgroups, NodeLaunch, CLUSDB_FILE, LAUNCH_FILE};
+use faultline_faults::cgroup::{Cgroup, CgroupError, CgroupHost};
+use faultline_faults::netns::{NetError, NetNs};
+
+use crate::plan::{NodePlan, ScenarioPlan};
+
+/// Where runs register themselves.
+pub const RUN_ROOT: &str = "/run/faultline";
+/// The cgroup folder every run lives under.
+pub const CGROUP_ROOT: &str = "faultline";
+/// Prefix of every namespace of ours.
+pub const NETNS_PREFIX: &str = "fl-";
+/// RT time granted to each node's watchdog cgroup, per second.
+const WATCHDOG_RT_US: u64 = 50_000;
+/// The watchdog's SCHED_FIFO priority.
+pub const WATCHDOG_RT_PRIORITY: i32 = 50;
+
+/// The networks every node is on.
+pub const NETWORKS: [(&str, &str, &str); 2] = [("public", "pub", "10.77.0"), ("private", "prv", "10.78.0")];
+
+/// Building or tearing down a lab failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A cgroup operation failed.
+    #[error("cgroup setup failed")]
+    Cgroup(#[from] CgroupError),
+    /// A namespace or link operation failed.
+    #[error("network setup failed")]
+    Net(#[from] NetError),
+    /// A file of the run could not be written.
+    #[error("cannot write {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
+    move |source| LabError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One node of a built lab.
+#[derive(Debug)]
+pub struct LabNode {
+    /// Its name.
+    pub name: String,
+    /// Its network namespace.
+    pub ns: NetNs,
+    /// Its folder: `agent.json`, `events.jsonl`, `cluster.log`, `dumps/`, `state/`.
+    pub dir: PathBuf,
+    /// Its service cgroup (the freeze fault's target).
+    pub service: Cgroup,
+    /// Its watchdog cgroup (where the supervisor and watchdog run).
+    pub watchdog: Cgroup,
+    /// Its workload cgroup.
+    pub workload: Cgroup,
+    /// The node's whole subtree.
+    pub node: Cgroup,
+}
+
+/// A built sandbox. Dropping it tears it down.
+#[derive(Debug)]
+pub struct Lab {
+    /// The run's id.
+    pub id: String,
+    /// `/run/faultline/<id>`.
+    pub run_dir: PathBuf,
+    /// The nodes, in plan order.
+    pub nodes: Vec<LabNode>,
+    /// The run's switch namespace, holding the bridges.
+    pub switch: NetNs,
+    host: CgroupHost,
+    torn_down: bool,
+}
+
+/// A fresh run id: six lowercase letters and digits.
+pub fn new_run_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut buf = [0u8; 6];
+    let mut f = fs::File::open("/dev/urandom").expect("/dev/urandom is readable");
+    std::io::Read::read_exact(&mut f, &mut buf).expect("/dev/urandom is readable");
+    buf.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+/// This process's start time (field 22 of /proc/PID/stat), to tell a live
+/// harness from a reused pid.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+impl Lab {
+    /// Builds the sandbox for `scenario`. Node folders go under `work_dir`,
+    /// or inside the run's folder (removed with it) when `None`.
+    /// On failure, whatever was built is removed before returning.
+    pub fn build(host: CgroupHost, scenario: &ScenarioPlan, work_dir: Option<&Path>) -> Result<Lab, LabError> {
+        let id = new_run_id();
+        let run_dir = Path::new(RUN_ROOT).join(&id);
+        let mut lab = Lab {
+            switch: NetNs::open(&format!("{NETNS_PREFIX}{id}-sw")),
+            id,
+            run_dir,
+            nodes: Vec::new(),
+            host,
+            torn_down: false,
+        };
+        let work_dir = work_dir.map(Path::to_path_buf).unwrap_or_else(|| lab.run_dir.join("work"));
+        // On error, `lab` drops here and tears down what exists.
+        lab.build_inner(scenario, &work_dir)?;
+        Ok(lab)
+    }
+
+    fn build_inner(&mut self, scenario: &ScenarioPlan, work_dir: &Path) -> Result<(), LabError> {
+        fs::create_dir_all(&self.run_dir).map_err(io_err(&self.run_dir))?;
+        let reg = self.run_dir.join("harness");
+        let me = std::process::id();
+        let registration = format!("{me} {}\n", process_start_time(me).unwrap_or(0));
+        fs::write(&reg, registration).map_err(io_err(&reg))?;
+
+        self.switch = NetNs::create(self.switch.name())?;
+        for (net, _, _) in NETWORKS {
+            let br = format!("br-{net}");
+            self.switch.ip(&["link", "add", &br, "type", "bridge"])?;
+            self.switch.ip(&["link", "set", &br, "up"])?;
+        }
+        for (i, node) in scenario.nodes.iter().enumerate() {
+            let lab_node = self.build_node(i, node, work_dir)?;
+            self.nodes.push(lab_node);
+        }
+        Ok(())
+    }
+
+    fn build_node(&mut self, index: usize, plan: &NodePlan, work_dir: &Path) -> Result<LabNode, LabError> {
+        let name = &plan.name;
+        let rel = Path::new(CGROUP_ROOT).join(&self.id).join(name);
+        let node = self.host.create(&rel)?;
+        let service = self.host.create(&rel.join("service"))?;
+        let watchdog = self.host.create(&rel.join("watchdog"))?;
+        let workload = self.host.create(&rel.join("workload"))?;
+        self.host.grant_rt_runtime(&rel.join("watchdog"), WATCHDOG_RT_US)?;
+
+        let ns = NetNs::create(&format!("{NETNS_PREFIX}{}-{name}", self.id))?;
+        for (net, short, prefix) in NETWORKS {
+            let port = format!("{name}-{short}");
+            self.switch.ip(&[
+                "link", "add", &port, "type", "veth", "peer", "name", net, "netns", ns.name(),
+            ])?;
+            self.switch.ip(&["link", "set", &port, "master", &format!("br-{net}"), "up"])?;
+            ns.ip(&["addr", "add", &format!("{prefix}.{}/24", 10 + index), "dev", net])?;
+            ns.ip(&["link", "set", net, "up"])?;
+        }
+
+        let dir = work_dir.join("nodes").join(name);
+        let state_dir = dir.join("state");
+        fs::create_dir_all(&state_dir).map_err(io_err(&state_dir))?;
+        let s = &plan.settings;
+        let db = ClusterDb {
+            hang_timeout_ms: s.hang_timeout.as_millis() as u32,
+            hang_recovery_action: s.hang_recovery_action,
+            service_restart_delay_ms: s.service_restart_delay.as_millis() as u64,
+        };
+        let db_path = state_dir.join(CLUSDB_FILE);
+        fs::write(&db_path, serde_json::to_vec_pretty(&db).expect("db serializes")).map_err(io_err(&db_path))?;
+        let launch = NodeLaunch {
+            run_id: self.id.clone(),
+            node: name.clone(),
+            node_dir: dir.clone(),
+            state_dir,
+            trace_socket: self.trace_socket(),
+            cgroups: NodeCgroups {
+                service_procs: service.procs_files(),
+                watchdog_procs: watchdog.procs_files(),
+                node_dirs: node.dirs(),
+                kill_file: node.kill_file(),
+                pressure_dir: node.pressure_dir(),
+            },
+            links: NETWORKS.iter().map(|(net, _, _)| net.to_string()).collect(),
+            watchdog_rt_priority: WATCHDOG_RT_PRIORITY,
+        };
+        let launch_path = dir.join(LAUNCH_FILE);
+        fs::write(&launch_path, serde_json::to_vec_pretty(&launch).expect("launch serializes"))
+            .map_err(io_err(&launch_path))?;
+        Ok(LabNode {
+            name: name.clone(),
+            ns,
+            dir,
+            service,
+            watchdog,
+            workload,
+            node,
+        })
+    }
+
+    /// The harness's trace socket for this run.
+    pub fn trace_socket(&self) -> PathBuf {
+        self.run_dir.join("trace.sock")
+    }
+
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&LabNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Brings a fenced node's links back up before it restarts.
+    pub fn links_up(&self, node: &LabNode) -> Result<(), LabError> {
+        for (net, _, _) in NETWORKS {
+            node.ns.ip(&["link", "set", net, "up"])?;
+        }
+        Ok(())
+    }
+
+    /// Kills every process of the run.
+    pub fn kill_all(&self) -> Result<(), LabError> {
+        let run = self.host.open(&Path::new(CGROUP_ROOT).join(&self.id));
+        Ok(run.kill_all()?)
+    }
+
+    /// Removes everything of the run; safe to call twice. Errors are
+    /// returned after every step was tried.
+    pub fn teardown(&mut self) -> Result<(), Vec<String>> {
+        if self.torn_down {
+            return Ok(());
+        }
+        self.torn_down = true;
+        let errors = remove_run(&self.host, &self.id);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Err(errors) = self.teardown() {
+            for e in errors {
+                eprintln!("faultline: teardown of run {}: {e}", self.id);
+            }
+        }
+    }
+}
+
+/// Removes everything of run `id`: its processes (through its cgroup
+/// subtree), namespaces, cgroups, and registration. Every step is tried;
+/// the failures are returned.
+pub fn remove_run(host: &CgroupHost, id: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    let rel = Path::new(CGROUP_ROOT).join(id);
+    let run = host.open(&rel);
+    if let Err(e) = run.kill_all() {
+        errors.push(format!("killing processes of faultline/{id}: {}", chain(&e)));
+    }
+    let prefix = format!("{NETNS_PREFIX}{id}-");
+    match NetNs::list() {
+        Ok(names) => {
+            for name in names.iter().filter(|n| n.starts_with(&prefix)) {
+                if let Err(e) = NetNs::open(name).delete() {
+                    errors.push(format!("deleting namespace {name}: {}", chain(&e)));
+                }
+            }
+        }
+        Err(e) => errors.push(format!("listing namespaces: {}", chain(&e))),
+    }
+    if let Err(e) = run.remove() {
+        errors.push(format!("removing cgroup faultline/{id}: {}", chain(&e)));
+    }
+    let _ = host.remove_if_empty(Path::new(CGROUP_ROOT));
+    let dir = Path::new(RUN_ROOT).join(id);
+    if dir.exists() {
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            errors.push(format!("removing {}: {e}", dir.display()));
+        }
+    }
+    let _ = fs::remove_dir(RUN_ROOT);
+    errors
+}
+
+/// An error and its causes on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
