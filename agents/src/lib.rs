@@ -10,12 +10,39 @@
 //! - `watchdog`: the kernel-mode health monitor (ClusNet); real-time, memory
 //!   locked, no file I/O on its hot path; takes the hang recovery action.
 //!
-//! The harness links only [`protocol`], [`events`] and [`launch`]: the data
-//! that crosses between the harness and a node. Nothing here knows about
+//! The roles live in [`supervisor`], [`service`] and [`watchdog`] (with the
+//! pure [`countdown`], [`dump`], [`fence`], [`emit`] and the kernel wrappers
+//! in [`sys`]). The harness uses only [`protocol`], [`events`] and
+//! [`launch`]: the data that crosses between the harness and a node. Nothing here knows about
 //! suites, traces or checks.
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod countdown;
+pub mod dump;
+pub mod emit;
 pub mod events;
+pub mod fence;
 pub mod launch;
 pub mod protocol;
+pub mod service;
+pub mod supervisor;
+pub mod sys;
+pub mod watchdog;
+
+/// Starting or running one of the agent's roles failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The launch description or the configuration database is unusable.
+    #[error(transparent)]
+    Load(#[from] launch::LoadError),
+    /// A kernel call failed.
+    #[error("cannot {what}")]
+    Io {
+        /// What was being done, with the path or name involved.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}

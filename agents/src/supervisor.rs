@@ -1,0 +1,371 @@
+//! The `supervisor` role: the node's service manager. It reports the node's
+//! start (and a reboot after a bugcheck, 1001), starts the watchdog and the
+//! service, reaps every child and orphan, restarts a service that died
+//! (7031) after `service_restart_delay_ms`, restarts a dead watchdog, and on
+//! SIGTERM/SIGINT stops the service, then the watchdog, and exits 0.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::clock::monotonic_ns;
+use crate::emit::{io_context, Emitter, Level};
+use crate::events::{EventKind, Source, BUGCHECK_CODE};
+use crate::launch::{ClusterDb, NodeLaunch};
+use crate::sys::{self, SignalFd};
+use crate::watchdog::BUGCHECK_MARKER;
+use crate::StartError;
+
+/// The cluster-log component of the supervisor.
+const COMPONENT: &str = "SCM";
+const MS: u64 = 1_000_000;
+/// Delay before restarting a dead watchdog (no hot loop if it cannot start).
+const WATCHDOG_RESTART_NS: u64 = 200 * MS;
+/// Delay before restarting the service when the database cannot be read.
+const DEFAULT_RESTART_NS: u64 = 1000 * MS;
+/// How long each child gets to stop after SIGTERM before SIGKILL.
+const STOP_GRACE_NS: u64 = 2000 * MS;
+
+/// A child role the supervisor keeps running.
+#[derive(Debug, Default)]
+struct Slot {
+    pid: Option<u32>,
+    restart_at: Option<u64>,
+}
+
+struct Supervisor {
+    node_dir: PathBuf,
+    launch: NodeLaunch,
+    em: Emitter,
+    signals: SignalFd,
+    service: Slot,
+    watchdog: Slot,
+    terminations: u64,
+    restarts: u64,
+}
+
+/// Runs the supervisor of the node whose folder is `node_dir`; returns after
+/// a clean shutdown.
+pub fn run(node_dir: &Path) -> Result<(), StartError> {
+    let launch = NodeLaunch::load(node_dir)?;
+    let mut em = Emitter::open(&launch, Source::Supervisor);
+    sys::set_child_subreaper().map_err(io_context("become a child subreaper"))?;
+    let signals = SignalFd::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])
+        .map_err(io_context("block SIGTERM, SIGINT and SIGCHLD"))?;
+    let ev = em
+        .event(EventKind::NodeStarted)
+        .with("run_id", launch.run_id.as_str())
+        .message(format!("Node {} started", launch.node));
+    em.emit(&ev, Level::Info, COMPONENT);
+    let marker = launch.state_dir.join(BUGCHECK_MARKER);
+    if let Ok(dump) = std::fs::read_to_string(&marker) {
+        let _ = std::fs::remove_file(&marker);
+        let ev = em
+            .event(EventKind::NodeRebooted)
+            .with("bugcheck_code", BUGCHECK_CODE)
+            .with("dump", dump.trim())
+            .message("The computer has rebooted from a bugcheck.");
+        em.emit(&ev, Level::Warn, COMPONENT);
+    }
+    let mut s = Supervisor {
+        node_dir: node_dir.to_path_buf(),
+        launch,
+        em,
+        signals,
+        service: Slot::default(),
+        watchdog: Slot::default(),
+        terminations: 0,
+        restarts: 0,
+    };
+    s.start_watchdog();
+    s.start_service(false);
+    s.serve()
+}
+
+impl Supervisor {
+    fn serve(&mut self) -> Result<(), StartError> {
+        loop {
+            let now = monotonic_ns();
+            let next = [self.service.restart_at, self.watchdog.restart_at]
+                .into_iter()
+                .flatten()
+                .min();
+            let timeout = next.map_or(-1, |t| (t.saturating_sub(now).div_ceil(MS)) as i32);
+            let mut fds = [sys::pollin(self.signals.fd())];
+            sys::poll(&mut fds, timeout).map_err(io_context("poll"))?;
+            let mut stop = false;
+            while let Some(sig) = self.signals.next() {
+                stop |= sig == libc::SIGTERM || sig == libc::SIGINT;
+            }
+            for (pid, status) in reap() {
+                self.on_exit(pid, status);
+            }
+            if stop {
+                self.shutdown();
+                return Ok(());
+            }
+            let now = monotonic_ns();
+            if self.watchdog.restart_at.is_some_and(|t| t <= now) {
+                self.start_watchdog();
+            }
+            if self.service.restart_at.is_some_and(|t| t <= now) {
+                self.start_service(true);
+            }
+        }
+    }
+
+    fn on_exit(&mut self, pid: u32, status: WaitStatus) {
+        let (text, clean) = describe(status);
+        if self.service.pid == Some(pid) {
+            self.service.pid = None;
+            if clean {
+                self.em.log(
+                    Level::Info,
+                    COMPONENT,
+                    "The Cluster Service service stopped.",
+                );
+                return;
+            }
+            self.terminations += 1;
+            let mut ev = self
+                .em
+                .event(EventKind::ServiceTerminated)
+                .with("status", text.as_str())
+                .with("service_pid", pid)
+                .with("count", self.terminations)
+                .message(format!(
+                    "The Cluster Service service terminated unexpectedly. It has done this {} time(s).",
+                    self.terminations
+                ));
+            match status {
+                WaitStatus::Exited(_, code) => ev = ev.with("exit_code", code),
+                WaitStatus::Signaled(_, sig, _) => ev = ev.with("signal", sig as i32),
+                _ => {}
+            }
+            self.em.emit(&ev, Level::Err, COMPONENT);
+            let delay = match ClusterDb::load(&self.launch.clusdb_path()) {
+                Ok(db) => db.service_restart_delay_ms * MS,
+                Err(e) => {
+                    self.em.log(
+                        Level::Err,
+                        COMPONENT,
+                        &format!("{e}; default restart delay"),
+                    );
+                    DEFAULT_RESTART_NS
+                }
+            };
+            self.service.restart_at = Some(monotonic_ns() + delay);
+        } else if self.watchdog.pid == Some(pid) {
+            self.watchdog.pid = None;
+            self.em.log(
+                Level::Err,
+                COMPONENT,
+                &format!("The watchdog (ID {pid}) exited ({text}); restarting it."),
+            );
+            self.watchdog.restart_at = Some(monotonic_ns() + WATCHDOG_RESTART_NS);
+        }
+        // Anything else is an orphan we reaped as the subreaper.
+    }
+
+    fn command(&self, role: &str) -> Command {
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg(role)
+            .arg("--node-dir")
+            .arg(&self.node_dir)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn start_watchdog(&mut self) {
+        self.watchdog.restart_at = None;
+        let mut cmd = self.command("watchdog");
+        let parent = std::process::id();
+        // SAFETY: the closure makes only async-signal-safe libc calls.
+        unsafe { cmd.pre_exec(move || die_with_parent(parent)) };
+        match cmd.spawn() {
+            Ok(child) => self.watchdog.pid = Some(child.id()),
+            Err(e) => {
+                self.em.log(
+                    Level::Err,
+                    COMPONENT,
+                    &format!("cannot start the watchdog: {e}"),
+                );
+                self.watchdog.restart_at = Some(monotonic_ns() + WATCHDOG_RESTART_NS);
+            }
+        }
+    }
+
+    fn start_service(&mut self, restart: bool) {
+        self.service.restart_at = None;
+        let mut cmd = self.command("service");
+        let parent = std::process::id();
+        let procs: Vec<CString> = self
+            .launch
+            .cgroups
+            .service_procs
+            .iter()
+            .filter_map(|p| CString::new(p.as_os_str().as_bytes()).ok())
+            .collect();
+        // SAFETY: the closure makes only async-signal-safe libc calls on data
+        // prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                die_with_parent(parent)?;
+                for p in &procs {
+                    join_cgroup(p)?;
+                }
+                Ok(())
+            })
+        };
+        match cmd.spawn() {
+            Ok(child) => {
+                self.service.pid = Some(child.id());
+                if restart {
+                    self.restarts += 1;
+                    let ev = self
+                        .em
+                        .event(EventKind::ServiceRestarted)
+                        .with("service_pid", child.id())
+                        .with("restarts", self.restarts)
+                        .message("The Cluster Service service was restarted.");
+                    self.em.emit(&ev, Level::Info, COMPONENT);
+                }
+            }
+            Err(e) => {
+                self.em.log(
+                    Level::Err,
+                    COMPONENT,
+                    &format!("cannot start the service: {e}"),
+                );
+                self.service.restart_at = Some(monotonic_ns() + DEFAULT_RESTART_NS);
+            }
+        }
+    }
+
+    /// Stops the service, then the watchdog: SIGTERM, a grace period, SIGKILL.
+    fn shutdown(&mut self) {
+        self.em
+            .log(Level::Info, COMPONENT, "Shutting down the node's services.");
+        self.service.restart_at = None;
+        self.watchdog.restart_at = None;
+        for which in [true, false] {
+            let pid = if which {
+                self.service.pid
+            } else {
+                self.watchdog.pid
+            };
+            let Some(pid) = pid else { continue };
+            let _ = sys::kill(pid, libc::SIGTERM);
+            if !self.wait_for(pid, STOP_GRACE_NS) {
+                let _ = sys::kill(pid, libc::SIGKILL);
+                self.wait_for(pid, STOP_GRACE_NS);
+            }
+        }
+        reap();
+        self.em.log(Level::Info, COMPONENT, "Node stopped.");
+    }
+
+    /// Waits until `pid` has been reaped, up to `timeout_ns`.
+    fn wait_for(&mut self, pid: u32, timeout_ns: u64) -> bool {
+        let until = monotonic_ns() + timeout_ns;
+        loop {
+            for (p, status) in reap() {
+                if self.service.pid == Some(p) {
+                    self.service.pid = None;
+                } else if self.watchdog.pid == Some(p) {
+                    self.watchdog.pid = None;
+                }
+                if p == pid {
+                    let (text, _) = describe(status);
+                    self.em.log(
+                        Level::Info,
+                        COMPONENT,
+                        &format!("process {pid} ended: {text}"),
+                    );
+                    return true;
+                }
+            }
+            let now = monotonic_ns();
+            if now >= until {
+                return false;
+            }
+            let mut fds = [sys::pollin(self.signals.fd())];
+            let _ = sys::poll(&mut fds, (until - now).div_ceil(MS).min(50) as i32);
+            while self.signals.next().is_some() {}
+        }
+    }
+}
+
+/// Reaps every child that has ended, without waiting.
+fn reap() -> Vec<(u32, WaitStatus)> {
+    let mut out = Vec::new();
+    while let Ok(status) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+        match status.pid() {
+            Some(pid) if matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
+                out.push((pid.as_raw() as u32, status))
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    out
+}
+
+/// A status's text, and whether it is a clean exit (code 0).
+fn describe(status: WaitStatus) -> (String, bool) {
+    match status {
+        WaitStatus::Exited(_, code) => (format!("exit code {code}"), code == 0),
+        WaitStatus::Signaled(_, sig, core) => (
+            format!(
+                "killed by {}{}",
+                sig.as_str(),
+                if core { " (core dumped)" } else { "" }
+            ),
+            false,
+        ),
+        other => (format!("{other:?}"), false),
+    }
+}
+
+/// In a forked child: unblock the signals the supervisor takes through its
+/// signalfd (a mask survives exec), restore SIGPIPE, die with SIGKILL when
+/// the supervisor dies, and do not start at all if it already has.
+fn die_with_parent(parent: u32) -> std::io::Result<()> {
+    // SAFETY: async-signal-safe calls on plain data.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() as u32 != parent {
+            libc::_exit(1);
+        }
+    }
+    Ok(())
+}
+
+/// In a forked child: join a cgroup by writing `0` to its `cgroup.procs`.
+fn join_cgroup(procs: &CString) -> std::io::Result<()> {
+    // SAFETY: async-signal-safe calls on a NUL-terminated path.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if n != 1 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,356 @@
+//! The `watchdog` role, modelled on ClusNet: real-time, memory locked, no
+//! file I/O on its hot path. It waits on its socket, an absolute timerfd and
+//! the service's pidfd, feeds the [`Countdown`] and carries out its steps:
+//! log (4869), terminate the service (4870) or bugcheck the node (0x9E).
+
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::clock::monotonic_ns;
+use crate::countdown::{Countdown, Hang, Step};
+use crate::emit::{io_context, Emitter, Level};
+use crate::events::{hang_event_id, Event, EventKind, RecoveryAction, Source, BUGCHECK_CODE};
+use crate::launch::NodeLaunch;
+use crate::protocol::{watchdog_socket_name, Message, MessageKind};
+use crate::sys::{self, SignalFd, Timer};
+use crate::StartError;
+
+/// The cluster-log component of the watchdog.
+const COMPONENT: &str = "NM";
+/// How many recent events the dump holds.
+const RING: usize = 64;
+/// File name of the marker a bugcheck leaves in the state folder.
+pub const BUGCHECK_MARKER: &str = "bugcheck.marker";
+
+/// The snake_case name of an action, as events carry it.
+pub fn action_name(action: RecoveryAction) -> &'static str {
+    match action {
+        RecoveryAction::Disabled => "disabled",
+        RecoveryAction::Log => "log",
+        RecoveryAction::Terminate => "terminate",
+        RecoveryAction::Bugcheck => "bugcheck",
+    }
+}
+
+struct Watchdog {
+    launch: NodeLaunch,
+    em: Emitter,
+    countdown: Countdown,
+    /// The watched service and its pidfd.
+    service: Option<(u32, OwnedFd)>,
+    ring: VecDeque<Event>,
+    malformed: u64,
+}
+
+/// Runs the watchdog of the node whose folder is `node_dir`; returns after
+/// SIGTERM or SIGINT, or on a failure to start or to wait.
+pub fn run(node_dir: &Path) -> Result<(), StartError> {
+    let launch = NodeLaunch::load(node_dir)?;
+    let mut em = Emitter::open(&launch, Source::Watchdog);
+    let prio = launch.watchdog_rt_priority;
+    if prio > 0 {
+        match sys::set_fifo(prio) {
+            Ok(()) => em.log(
+                Level::Info,
+                COMPONENT,
+                &format!("running SCHED_FIFO {prio}"),
+            ),
+            Err(e) => em.log(
+                Level::Err,
+                COMPONENT,
+                &format!("cannot set SCHED_FIFO {prio}: {e}; running at normal priority"),
+            ),
+        }
+    }
+    let locked = match sys::lock_memory() {
+        Ok(()) => true,
+        Err(e) => {
+            em.log(Level::Warn, COMPONENT, &format!("memory not locked: {e}"));
+            false
+        }
+    };
+    let name = watchdog_socket_name(&launch.node);
+    let sock = SocketAddr::from_abstract_name(name.as_bytes())
+        .and_then(|addr| UnixDatagram::bind_addr(&addr))
+        .map_err(io_context(format!("bind abstract socket @{name}")))?;
+    sock.set_nonblocking(true)
+        .map_err(io_context("make the watchdog socket non-blocking"))?;
+    let timer = Timer::new().map_err(io_context("create a timerfd"))?;
+    let signals = SignalFd::block(&[libc::SIGTERM, libc::SIGINT])
+        .map_err(io_context("block SIGTERM and SIGINT"))?;
+    let mut w = Watchdog {
+        launch,
+        em,
+        countdown: Countdown::new(),
+        service: None,
+        ring: VecDeque::with_capacity(RING),
+        malformed: 0,
+    };
+    let ev =
+        w.em.event(EventKind::WatchdogStarted)
+            .with("rt_priority", prio)
+            .with("memory_locked", locked)
+            .message(format!("Watchdog started, listening on @{name}"));
+    w.emit(ev, Level::Info);
+    w.serve(&sock, &timer, &signals)
+}
+
+impl Watchdog {
+    /// Waits and acts until SIGTERM or SIGINT.
+    fn serve(
+        &mut self,
+        sock: &UnixDatagram,
+        timer: &Timer,
+        signals: &SignalFd,
+    ) -> Result<(), StartError> {
+        let mut buf = [0u8; 64];
+        loop {
+            let pidfd = self.service.as_ref().map_or(-1, |(_, fd)| fd.as_raw_fd());
+            let watched = self.service.as_ref().map(|(pid, _)| *pid);
+            let mut fds = [
+                sys::pollin(sock.as_raw_fd()),
+                sys::pollin(timer.fd()),
+                sys::pollin(pidfd),
+                sys::pollin(signals.fd()),
+            ];
+            sys::poll(&mut fds, -1).map_err(io_context("poll"))?;
+            if sys::ready(&fds[3]) && signals.next().is_some() {
+                self.em.log(Level::Info, COMPONENT, "Watchdog stopping.");
+                return Ok(());
+            }
+            // Messages first: what the service sent before it died explains
+            // its death (a clean stop), and a heartbeat already queued when
+            // the timer fires wins over the expiry.
+            if sys::ready(&fds[0]) {
+                while let Ok(n) = sock.recv(&mut buf) {
+                    let now = monotonic_ns();
+                    match Message::decode(&buf[..n]) {
+                        Ok(m) => self.on_message(m, now),
+                        Err(e) => self.on_malformed(e),
+                    }
+                }
+            }
+            if sys::ready(&fds[2]) {
+                if let Some(pid) = watched {
+                    if self.service.as_ref().is_some_and(|(p, _)| *p == pid) {
+                        self.service = None;
+                    }
+                    if self.countdown.on_service_gone(pid) == Step::Disarmed {
+                        self.disarmed(pid, "service exited");
+                    }
+                }
+            }
+            if sys::ready(&fds[1]) {
+                timer.clear();
+                let now = monotonic_ns();
+                if let Step::Hang(h) = self.countdown.on_timer(now) {
+                    self.on_hang(h, now);
+                }
+            }
+            timer
+                .set(self.countdown.deadline())
+                .map_err(io_context("arm the timerfd"))?;
+        }
+    }
+
+    fn on_message(&mut self, m: Message, now: u64) {
+        match m.kind {
+            MessageKind::Hello => {
+                if let Step::Armed(a) =
+                    self.countdown
+                        .on_hello(m.pid, m.hang_timeout_ms, m.action, now)
+                {
+                    let mut ev = self
+                        .em
+                        .event(EventKind::WatchdogArmed)
+                        .with("service_pid", a.service_pid)
+                        .with("timeout_ms", a.timeout_ms)
+                        .with("action", action_name(a.action))
+                        .message(format!(
+                            "Watchdog armed for the client process (ID {}): timeout {} ms, action {}",
+                            a.service_pid,
+                            a.timeout_ms,
+                            a.action.code()
+                        ));
+                    ev.t = now;
+                    self.emit(ev, Level::Info);
+                    match sys::pidfd_open(m.pid) {
+                        Ok(fd) => self.service = Some((m.pid, fd)),
+                        Err(_) => {
+                            self.service = None;
+                            self.countdown.on_service_gone(m.pid);
+                            self.disarmed(m.pid, "service exited");
+                        }
+                    }
+                }
+            }
+            MessageKind::Heartbeat => {
+                // Every heartbeat the watchdog sees goes to the trace, also
+                // while monitoring is disabled: the trace shows the service
+                // was alive even when nobody counted down.
+                let counted = self.countdown.on_heartbeat(m.pid, now) == Step::Heartbeat;
+                let mut ev = self
+                    .em
+                    .event(EventKind::Heartbeat)
+                    .with("seq", m.seq)
+                    .with("service_pid", m.pid)
+                    .with("counted", counted);
+                ev.t = now;
+                self.em.trace_only(&ev);
+                self.remember(ev);
+            }
+            MessageKind::Stopping => {
+                if self.countdown.on_service_gone(m.pid) == Step::Disarmed {
+                    self.service = None;
+                    self.disarmed(m.pid, "service stopping");
+                }
+            }
+        }
+    }
+
+    fn on_malformed(&mut self, e: crate::protocol::DecodeError) {
+        self.malformed += 1;
+        if self.malformed.is_power_of_two() {
+            let text = format!(
+                "ignored a malformed datagram ({e}); {} so far",
+                self.malformed
+            );
+            self.em.log(Level::Warn, COMPONENT, &text);
+        }
+    }
+
+    fn disarmed(&mut self, pid: u32, reason: &str) {
+        let ev = self
+            .em
+            .event(EventKind::WatchdogDisarmed)
+            .with("reason", reason)
+            .with("service_pid", pid)
+            .message(format!("Watchdog disarmed: {reason} (ID {pid})"));
+        self.emit(ev, Level::Info);
+    }
+
+    fn on_hang(&mut self, h: Hang, t_fire: u64) {
+        let pid = h.service_pid;
+        let mut ev = self
+            .em
+            .event(EventKind::HangDetected)
+            .with("action", action_name(h.action))
+            .with("service_pid", pid)
+            .with("timeout_ms", h.timeout_ms)
+            .with("last_heartbeat_t", h.last_heartbeat_t)
+            .with("deadline_t", h.deadline_t)
+            .with("late_ns", h.late_ns);
+        ev.t = t_fire;
+        ev.id = hang_event_id(h.action);
+        match h.action {
+            RecoveryAction::Disabled => {}
+            RecoveryAction::Log => {
+                let ev = ev.message(format!(
+                    "Watchdog timer timeout for the client process (ID {pid}); hang recovery action is to log only."
+                ));
+                self.emit(ev, Level::Warn);
+            }
+            RecoveryAction::Terminate => {
+                let ev = ev.message(format!(
+                    "Watchdog timer timeout for the client process (ID {pid}) and it will terminate the client process."
+                ));
+                self.emit(ev, Level::Err);
+                if let Some((p, fd)) = self.service.take() {
+                    if p == pid {
+                        if let Err(e) = sys::pidfd_send_signal(&fd, libc::SIGKILL) {
+                            self.em.log(
+                                Level::Err,
+                                COMPONENT,
+                                &format!("cannot terminate the client process (ID {pid}): {e}"),
+                            );
+                        }
+                    }
+                }
+            }
+            RecoveryAction::Bugcheck => self.bugcheck(ev, h, t_fire),
+        }
+    }
+
+    fn bugcheck(&mut self, ev: Event, h: Hang, t_fire: u64) -> ! {
+        let pid = h.service_pid;
+        let params = [u64::from(pid), u64::from(h.timeout_ms), 0, 0];
+        let ev = ev
+            .with("params", json!(params))
+            .with("code", BUGCHECK_CODE)
+            .message(format!(
+                "Watchdog timer timeout for the client process (ID {pid}): the computer will bugcheck 0x{BUGCHECK_CODE:08X} ({:#x}, {:#x}, 0x0, 0x0).",
+                params[0], params[1]
+            ));
+        self.emit(ev, Level::Err);
+        let path = self
+            .launch
+            .node_dir
+            .join("dumps")
+            .join(format!("bugcheck-{t_fire}.json"));
+        let last: Vec<Event> = self.ring.iter().cloned().collect();
+        let reason = format!("bugcheck 0x{BUGCHECK_CODE:X}: service hang");
+        let input = crate::dump::DumpInput {
+            node: &self.launch.node,
+            t: t_fire,
+            reason: &reason,
+            params: &params,
+            node_dirs: &self.launch.cgroups.node_dirs,
+            pressure_dir: self.launch.cgroups.pressure_dir.as_deref(),
+            proc_root: Path::new("/proc"),
+            last_events: &last,
+        };
+        let mut dump = self
+            .em
+            .event(EventKind::DumpWritten)
+            .with("path", path.to_string_lossy());
+        match crate::dump::write(&path, &input) {
+            Ok(()) => dump.message = format!("Dump written to {}", path.display()),
+            Err(e) => {
+                dump = dump.with("error", e.to_string());
+                dump.message = format!("Cannot write the dump {}: {e}", path.display());
+            }
+        }
+        self.emit(dump, Level::Err);
+        let marker = self.launch.state_dir.join(BUGCHECK_MARKER);
+        if let Err(e) = std::fs::write(&marker, path.to_string_lossy().as_bytes()) {
+            self.em.log(
+                Level::Err,
+                COMPONENT,
+                &format!("cannot write {}: {e}", marker.display()),
+            );
+        }
+        let downs = crate::fence::links_down(&self.launch.links);
+        let errors: serde_json::Map<String, serde_json::Value> = downs
+            .iter()
+            .filter_map(|(l, e)| e.as_ref().map(|e| (l.clone(), json!(e))))
+            .collect();
+        let mut fenced = self
+            .em
+            .event(EventKind::NodeFenced)
+            .with("links", json!(self.launch.links))
+            .message("The node is fenced: its links are down and its processes are being killed.");
+        if !errors.is_empty() {
+            fenced = fenced.with("link_errors", errors);
+        }
+        self.emit(fenced, Level::Err);
+        crate::fence::kill_node(&self.launch.cgroups, pid)
+    }
+
+    /// Emits everywhere and remembers the event for the dump.
+    fn emit(&mut self, ev: Event, level: Level) {
+        self.em.emit(&ev, level, COMPONENT);
+        self.remember(ev);
+    }
+
+    fn remember(&mut self, ev: Event) {
+        if self.ring.len() == RING {
+            self.ring.pop_front();
+        }
+        self.ring.push_back(ev);
+    }
+}

@@ -1,0 +1,396 @@
+//! Runs real nodes (supervisor, watchdog, service) on the host namespace, no
+//! root: each test uses a node name unique to its process, since abstract
+//! socket names are per network namespace.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use faultline_agent::events::{Event, EventKind, RecoveryAction};
+use faultline_agent::launch::{ClusterDb, NodeCgroups, NodeLaunch};
+
+const MS: u64 = 1_000_000;
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Node {
+    dir: tempfile::TempDir,
+    trace: UnixDatagram,
+    supervisor: Option<Child>,
+    /// Everything received, for failure messages.
+    seen: Vec<Event>,
+    /// Received but not yet matched: events of different processes may
+    /// arrive in either order.
+    pending: Vec<Event>,
+}
+
+impl Node {
+    fn new(action: RecoveryAction, hang_timeout_ms: u32, restart_delay_ms: u64) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let trace_path = dir.path().join("trace.sock");
+        let trace = UnixDatagram::bind(&trace_path).unwrap();
+        trace
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let launch = NodeLaunch {
+            run_id: "it".into(),
+            // Unique per process and per test: `cargo test` runs tests as
+            // threads of one process.
+            node: format!(
+                "it{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+            node_dir: dir.path().into(),
+            state_dir: state.clone(),
+            trace_socket: trace_path,
+            cgroups: NodeCgroups {
+                service_procs: vec![],
+                watchdog_procs: vec![],
+                node_dirs: vec![],
+                kill_file: None,
+                pressure_dir: None,
+            },
+            links: vec![],
+            watchdog_rt_priority: 0,
+        };
+        std::fs::write(
+            dir.path().join("agent.json"),
+            serde_json::to_vec(&launch).unwrap(),
+        )
+        .unwrap();
+        let db = ClusterDb {
+            hang_timeout_ms,
+            hang_recovery_action: action,
+            service_restart_delay_ms: restart_delay_ms,
+        };
+        std::fs::write(state.join("clusdb"), serde_json::to_vec(&db).unwrap()).unwrap();
+        let mut node = Node {
+            dir,
+            trace,
+            supervisor: None,
+            seen: Vec::new(),
+            pending: Vec::new(),
+        };
+        node.boot();
+        node
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn boot(&mut self) {
+        self.pending.clear();
+        let child = Command::new(env!("CARGO_BIN_EXE_faultline-agent"))
+            .arg("supervisor")
+            .arg("--node-dir")
+            .arg(self.dir.path())
+            .spawn()
+            .unwrap();
+        self.supervisor = Some(child);
+    }
+
+    /// The first not yet matched event that matches, waiting up to `WAIT`;
+    /// panics with what was seen.
+    fn expect(&mut self, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+        let until = Instant::now() + WAIT;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            if let Some(i) = self.pending.iter().position(&pred) {
+                return self.pending.remove(i);
+            }
+            if Instant::now() >= until {
+                break;
+            }
+            if let Ok(n) = self.trace.recv(&mut buf) {
+                let ev: Event = serde_json::from_slice(&buf[..n]).unwrap();
+                self.seen.push(ev.clone());
+                self.pending.push(ev);
+            }
+        }
+        panic!("no {what} within {WAIT:?}; saw:\n{}", self.dump_seen());
+    }
+
+    fn expect_kind(&mut self, kind: EventKind) -> Event {
+        self.expect(&format!("{kind:?}"), |e| e.kind == kind)
+    }
+
+    /// Every event that arrives during `d`.
+    fn collect_for(&mut self, d: Duration) -> Vec<Event> {
+        let until = Instant::now() + d;
+        let mut buf = vec![0u8; 65536];
+        let mut out = std::mem::take(&mut self.pending);
+        while Instant::now() < until {
+            if let Ok(n) = self.trace.recv(&mut buf) {
+                let ev: Event = serde_json::from_slice(&buf[..n]).unwrap();
+                self.seen.push(ev.clone());
+                out.push(ev);
+            }
+        }
+        out
+    }
+
+    fn dump_seen(&self) -> String {
+        self.seen
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// SIGTERM to the supervisor; it must exit 0 within `WAIT`.
+    fn stop(&mut self) {
+        let mut child = self.supervisor.take().unwrap();
+        signal(child.id(), libc::SIGTERM);
+        let until = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert_eq!(status.code(), Some(0), "supervisor: {status}");
+                return;
+            }
+            assert!(Instant::now() < until, "supervisor did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the supervisor to die on its own (a bugcheck).
+    fn wait_dead(&mut self) -> std::process::ExitStatus {
+        let mut child = self.supervisor.take().unwrap();
+        let until = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < until, "supervisor did not die");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.supervisor.take() {
+            // Its children die with it (PR_SET_PDEATHSIG).
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: plain kill(2).
+    assert_eq!(
+        unsafe { libc::kill(pid as libc::pid_t, sig) },
+        0,
+        "kill {pid}"
+    );
+}
+
+/// Whether `pid` is gone within a second: reaped, or (`zombie_ok`) at least
+/// dead, for orphans that this host's init may be slow to reap.
+fn ended(pid: u32, zombie_ok: bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat)
+                if zombie_ok
+                    && stat
+                        .rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z') =>
+            {
+                return true
+            }
+            Ok(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn gone(pid: u32) -> bool {
+    ended(pid, false)
+}
+
+fn service_pid(e: &Event) -> u32 {
+    e.data_u64("service_pid").unwrap() as u32
+}
+
+#[test]
+fn log_action_reports_a_stopped_service_every_timeout_and_shutdown_is_clean() {
+    let mut node = Node::new(RecoveryAction::Log, 400, 200);
+    node.expect_kind(EventKind::NodeStarted);
+    let watchdog = node.expect_kind(EventKind::WatchdogStarted).pid;
+    let service = node.expect_kind(EventKind::ServiceStarted).pid;
+    let armed = node.expect_kind(EventKind::WatchdogArmed);
+    assert_eq!(service_pid(&armed), service);
+
+    // Heartbeats about every 100 ms.
+    let mut beats = Vec::new();
+    for _ in 0..6 {
+        beats.push(node.expect_kind(EventKind::Heartbeat));
+    }
+    for pair in beats.windows(2) {
+        assert_eq!(
+            pair[1].data_u64("seq"),
+            Some(pair[0].data_u64("seq").unwrap() + 1)
+        );
+        let gap = pair[1].t - pair[0].t;
+        assert!((30 * MS..400 * MS).contains(&gap), "gap {gap} ns");
+    }
+
+    signal(service, libc::SIGSTOP);
+    let hang = node.expect_kind(EventKind::HangDetected);
+    assert_eq!(hang.id, Some(4869));
+    assert_eq!(hang.data["action"], "log");
+    assert_eq!(service_pid(&hang), service);
+    let last = hang.data_u64("last_heartbeat_t").unwrap();
+    assert_eq!(hang.data_u64("deadline_t"), Some(last + 400 * MS));
+    let after = hang.t - last;
+    assert!(
+        (400 * MS..1500 * MS).contains(&after),
+        "hang after {after} ns"
+    );
+    // It repeats every timeout while the hang lasts.
+    let again = node.expect_kind(EventKind::HangDetected);
+    assert_eq!(
+        again.data_u64("deadline_t"),
+        Some(last + 800 * MS),
+        "{}",
+        node.dump_seen()
+    );
+
+    signal(service, libc::SIGCONT);
+    node.expect("a heartbeat after SIGCONT", |e| {
+        e.kind == EventKind::Heartbeat && e.t > again.t
+    });
+    let log = std::fs::read_to_string(node.path().join("cluster.log")).unwrap();
+    assert!(log.contains("INFO [CS] Cluster Service started - Cluster Node Version 5.2.3790"));
+    assert!(log.contains("WARN [NM] Watchdog timer timeout for the client process"));
+
+    node.stop();
+    node.expect_kind(EventKind::ServiceStopping);
+    let disarmed = node.expect_kind(EventKind::WatchdogDisarmed);
+    assert_eq!(disarmed.data["reason"], "service stopping");
+    assert!(gone(service), "service {service} left behind");
+    assert!(gone(watchdog), "watchdog {watchdog} left behind");
+    let events = std::fs::read_to_string(node.path().join("events.jsonl")).unwrap();
+    assert!(events
+        .lines()
+        .all(|l| serde_json::from_str::<Event>(l).is_ok()));
+    assert!(
+        !events.contains("\"heartbeat\""),
+        "heartbeats are trace-only"
+    );
+}
+
+#[test]
+fn terminate_action_kills_the_hung_service_and_the_supervisor_restarts_it() {
+    let mut node = Node::new(RecoveryAction::Terminate, 400, 300);
+    let first = node.expect_kind(EventKind::ServiceStarted).pid;
+    node.expect_kind(EventKind::Heartbeat);
+    signal(first, libc::SIGSTOP);
+    let hang = node.expect_kind(EventKind::HangDetected);
+    assert_eq!(hang.id, Some(4870));
+    assert_eq!(service_pid(&hang), first);
+    let term = node.expect_kind(EventKind::ServiceTerminated);
+    assert_eq!(term.id, Some(7031));
+    assert_eq!(term.data_u64("signal"), Some(libc::SIGKILL as u64));
+    assert!(term.message.contains("It has done this 1 time(s)."));
+    let restarted = node.expect_kind(EventKind::ServiceRestarted);
+    assert!(restarted.t - term.t >= 300 * MS, "restart delay honoured");
+    let second = node.expect_kind(EventKind::ServiceStarted).pid;
+    assert_ne!(second, first);
+    assert_eq!(service_pid(&restarted), second);
+    node.expect("the watchdog armed for the new service", |e| {
+        e.kind == EventKind::WatchdogArmed && service_pid(e) == second
+    });
+    node.expect("a heartbeat of the new service", |e| {
+        e.kind == EventKind::Heartbeat && service_pid(e) == second
+    });
+    let log = std::fs::read_to_string(node.path().join("cluster.log")).unwrap();
+    assert!(log.contains(&format!(
+        "ERR [NM] Watchdog timer timeout for the client process (ID {first}) and it will terminate the client process."
+    )));
+    node.stop();
+    assert!(gone(first) && gone(second));
+}
+
+#[test]
+fn bugcheck_action_dumps_fences_and_the_next_boot_reports_1001() {
+    let mut node = Node::new(RecoveryAction::Bugcheck, 400, 200);
+    let service = node.expect_kind(EventKind::ServiceStarted).pid;
+    node.expect_kind(EventKind::Heartbeat);
+    signal(service, libc::SIGSTOP);
+    let hang = node.expect_kind(EventKind::HangDetected);
+    assert_eq!(hang.id, Some(158));
+    assert_eq!(hang.data["params"], serde_json::json!([service, 400, 0, 0]));
+    let dump = node.expect_kind(EventKind::DumpWritten);
+    let path = PathBuf::from(dump.data["path"].as_str().unwrap());
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(!json["last_events"].as_array().unwrap().is_empty());
+    node.expect_kind(EventKind::NodeFenced);
+    let status = node.wait_dead();
+    assert!(!status.success(), "the node died: {status}");
+    assert!(ended(service, true), "the service died with the node");
+    let marker = node.path().join("state/bugcheck.marker");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        path.to_string_lossy()
+    );
+
+    node.boot();
+    let rebooted = node.expect_kind(EventKind::NodeRebooted);
+    assert_eq!(rebooted.id, Some(1001));
+    assert_eq!(rebooted.data_u64("bugcheck_code"), Some(158));
+    assert!(!marker.exists());
+    node.expect_kind(EventKind::WatchdogArmed);
+    node.stop();
+}
+
+#[test]
+fn disabled_action_detects_nothing() {
+    let mut node = Node::new(RecoveryAction::Disabled, 200, 200);
+    let service = node.expect_kind(EventKind::ServiceStarted).pid;
+    signal(service, libc::SIGSTOP);
+    let events = node.collect_for(Duration::from_millis(1200));
+    signal(service, libc::SIGCONT);
+    assert!(
+        events.iter().all(|e| !matches!(
+            e.kind,
+            EventKind::HangDetected | EventKind::WatchdogArmed | EventKind::Heartbeat
+        )),
+        "{}",
+        node.dump_seen()
+    );
+    node.stop();
+}
+
+#[test]
+fn a_killed_watchdog_is_restarted_and_rearmed_by_the_running_service() {
+    let mut node = Node::new(RecoveryAction::Log, 400, 200);
+    let first = node.expect_kind(EventKind::WatchdogStarted).pid;
+    let service = node.expect_kind(EventKind::ServiceStarted).pid;
+    node.expect_kind(EventKind::WatchdogArmed);
+    signal(first, libc::SIGKILL);
+    let second = node
+        .expect("a new watchdog", |e| {
+            e.kind == EventKind::WatchdogStarted && e.pid != first
+        })
+        .pid;
+    let armed = node.expect("the new watchdog armed", |e| {
+        e.kind == EventKind::WatchdogArmed && e.pid == second
+    });
+    assert_eq!(service_pid(&armed), service, "same service, not restarted");
+    node.expect("a heartbeat seen by the new watchdog", |e| {
+        e.kind == EventKind::Heartbeat && e.pid == second
+    });
+    node.stop();
+}
