@@ -55,7 +55,11 @@ impl std::fmt::Display for Leftover {
 pub fn find(host: &CgroupHost) -> Vec<Leftover> {
     let mut ids = BTreeSet::new();
     if let Ok(entries) = fs::read_dir(RUN_ROOT) {
-        ids.extend(entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()));
+        ids.extend(
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned()),
+        );
     }
     let namespaces: Vec<String> = NetNs::list()
         .unwrap_or_default()
@@ -74,7 +78,11 @@ pub fn find(host: &CgroupHost) -> Vec<Leftover> {
             let prefix = format!("{NETNS_PREFIX}{id}-");
             Leftover {
                 live_harness: live_harness(&id),
-                namespaces: namespaces.iter().filter(|n| n.starts_with(&prefix)).cloned().collect(),
+                namespaces: namespaces
+                    .iter()
+                    .filter(|n| n.starts_with(&prefix))
+                    .cloned()
+                    .collect(),
                 processes: group.pids().unwrap_or_default(),
                 cgroup: group.dirs().iter().any(|d| d.exists()),
                 run_dir: Path::new(RUN_ROOT).join(&id).exists(),

@@ -104,11 +104,23 @@ mod tests {
 
     #[test]
     fn refuses_zero_negative_bare_and_unknown() {
-        assert!(matches!(parse_duration("0s"), Err(DurationError::NotPositive(_))));
-        assert!(matches!(parse_duration("-1s"), Err(DurationError::NotPositive(_))));
+        assert!(matches!(
+            parse_duration("0s"),
+            Err(DurationError::NotPositive(_))
+        ));
+        assert!(matches!(
+            parse_duration("-1s"),
+            Err(DurationError::NotPositive(_))
+        ));
         assert!(matches!(parse_duration("5"), Err(DurationError::NoUnit(_))));
-        assert!(matches!(parse_duration("5h"), Err(DurationError::BadUnit(_))));
-        assert!(matches!(parse_duration("xs"), Err(DurationError::BadNumber(_))));
+        assert!(matches!(
+            parse_duration("5h"),
+            Err(DurationError::BadUnit(_))
+        ));
+        assert!(matches!(
+            parse_duration("xs"),
+            Err(DurationError::BadNumber(_))
+        ));
         assert!(matches!(parse_duration(""), Err(DurationError::Empty)));
     }
 

@@ -30,7 +30,8 @@ const WATCHDOG_RT_US: u64 = 50_000;
 pub const WATCHDOG_RT_PRIORITY: i32 = 50;
 
 /// The networks every node is on.
-pub const NETWORKS: [(&str, &str, &str); 2] = [("public", "pub", "10.77.0"), ("private", "prv", "10.78.0")];
+pub const NETWORKS: [(&str, &str, &str); 2] =
+    [("public", "pub", "10.77.0"), ("private", "prv", "10.78.0")];
 
 /// Building or tearing down a lab failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +100,9 @@ pub fn new_run_id() -> String {
     let mut buf = [0u8; 6];
     let mut f = fs::File::open("/dev/urandom").expect("/dev/urandom is readable");
     std::io::Read::read_exact(&mut f, &mut buf).expect("/dev/urandom is readable");
-    buf.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    buf.iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// This process's start time (field 22 of /proc/PID/stat), to tell a live
@@ -114,7 +117,11 @@ impl Lab {
     /// Builds the sandbox for `scenario`. Node folders go under `work_dir`,
     /// or inside the run's folder (removed with it) when `None`.
     /// On failure, whatever was built is removed before returning.
-    pub fn build(host: CgroupHost, scenario: &ScenarioPlan, work_dir: Option<&Path>) -> Result<Lab, LabError> {
+    pub fn build(
+        host: CgroupHost,
+        scenario: &ScenarioPlan,
+        work_dir: Option<&Path>,
+    ) -> Result<Lab, LabError> {
         let id = new_run_id();
         let run_dir = Path::new(RUN_ROOT).join(&id);
         let mut lab = Lab {
@@ -125,7 +132,9 @@ impl Lab {
             host,
             torn_down: false,
         };
-        let work_dir = work_dir.map(Path::to_path_buf).unwrap_or_else(|| lab.run_dir.join("work"));
+        let work_dir = work_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| lab.run_dir.join("work"));
         // On error, `lab` drops here and tears down what exists.
         lab.build_inner(scenario, &work_dir)?;
         Ok(lab)
@@ -151,23 +160,45 @@ impl Lab {
         Ok(())
     }
 
-    fn build_node(&mut self, index: usize, plan: &NodePlan, work_dir: &Path) -> Result<LabNode, LabError> {
+    fn build_node(
+        &mut self,
+        index: usize,
+        plan: &NodePlan,
+        work_dir: &Path,
+    ) -> Result<LabNode, LabError> {
         let name = &plan.name;
         let rel = Path::new(CGROUP_ROOT).join(&self.id).join(name);
         let node = self.host.create(&rel)?;
         let service = self.host.create(&rel.join("service"))?;
         let watchdog = self.host.create(&rel.join("watchdog"))?;
         let workload = self.host.create(&rel.join("workload"))?;
-        self.host.grant_rt_runtime(&rel.join("watchdog"), WATCHDOG_RT_US)?;
+        self.host
+            .grant_rt_runtime(&rel.join("watchdog"), WATCHDOG_RT_US)?;
 
         let ns = NetNs::create(&format!("{NETNS_PREFIX}{}-{name}", self.id))?;
         for (net, short, prefix) in NETWORKS {
             let port = format!("{name}-{short}");
             self.switch.ip(&[
-                "link", "add", &port, "type", "veth", "peer", "name", net, "netns", ns.name(),
+                "link",
+                "add",
+                &port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                net,
+                "netns",
+                ns.name(),
             ])?;
-            self.switch.ip(&["link", "set", &port, "master", &format!("br-{net}"), "up"])?;
-            ns.ip(&["addr", "add", &format!("{prefix}.{}/24", 10 + index), "dev", net])?;
+            self.switch
+                .ip(&["link", "set", &port, "master", &format!("br-{net}"), "up"])?;
+            ns.ip(&[
+                "addr",
+                "add",
+                &format!("{prefix}.{}/24", 10 + index),
+                "dev",
+                net,
+            ])?;
             ns.ip(&["link", "set", net, "up"])?;
         }
 
@@ -181,7 +212,11 @@ impl Lab {
             service_restart_delay_ms: s.service_restart_delay.as_millis() as u64,
         };
         let db_path = state_dir.join(CLUSDB_FILE);
-        fs::write(&db_path, serde_json::to_vec_pretty(&db).expect("db serializes")).map_err(io_err(&db_path))?;
+        fs::write(
+            &db_path,
+            serde_json::to_vec_pretty(&db).expect("db serializes"),
+        )
+        .map_err(io_err(&db_path))?;
         let launch = NodeLaunch {
             run_id: self.id.clone(),
             node: name.clone(),
@@ -199,8 +234,11 @@ impl Lab {
             watchdog_rt_priority: WATCHDOG_RT_PRIORITY,
         };
         let launch_path = dir.join(LAUNCH_FILE);
-        fs::write(&launch_path, serde_json::to_vec_pretty(&launch).expect("launch serializes"))
-            .map_err(io_err(&launch_path))?;
+        fs::write(
+            &launch_path,
+            serde_json::to_vec_pretty(&launch).expect("launch serializes"),
+        )
+        .map_err(io_err(&launch_path))?;
         Ok(LabNode {
             name: name.clone(),
             ns,
@@ -270,7 +308,10 @@ pub fn remove_run(host: &CgroupHost, id: &str) -> Vec<String> {
     let rel = Path::new(CGROUP_ROOT).join(id);
     let run = host.open(&rel);
     if let Err(e) = run.kill_all() {
-        errors.push(format!("killing processes of faultline/{id}: {}", chain(&e)));
+        errors.push(format!(
+            "killing processes of faultline/{id}: {}",
+            chain(&e)
+        ));
     }
     let prefix = format!("{NETNS_PREFIX}{id}-");
     match NetNs::list() {

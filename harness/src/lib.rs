@@ -5,14 +5,14 @@
 //! ([`report`]). See ARCHITECTURE.md at the repository root.
 #![deny(missing_docs)]
 
-pub mod duration;
-pub mod plan;
-pub mod suite;
 pub mod checks;
-pub mod trace;
-pub mod report;
+pub mod cleanup;
 pub mod collector;
+pub mod duration;
 pub mod exit;
 pub mod lab;
+pub mod plan;
+pub mod report;
 pub mod runner;
-pub mod cleanup;
+pub mod suite;
+pub mod trace;

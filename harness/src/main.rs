@@ -89,13 +89,22 @@ fn main() -> ExitCode {
         Command::Validate { suites } => match load_all(&suites) {
             Ok(plans) => {
                 for p in &plans {
-                    println!("{}: suite {} is valid: {} scenario(s)", p.path, p.name, p.scenarios.len());
+                    println!(
+                        "{}: suite {} is valid: {} scenario(s)",
+                        p.path,
+                        p.name,
+                        p.scenarios.len()
+                    );
                 }
                 exit::PASS
             }
             Err(code) => code,
         },
-        Command::Check { traces, json, junit } => cmd_check(&traces, json, junit),
+        Command::Check {
+            traces,
+            json,
+            junit,
+        } => cmd_check(&traces, json, junit),
         Command::Doctor => cmd_doctor(),
         Command::Cleanup { dry_run } => cmd_cleanup(dry_run),
     };
@@ -203,7 +212,10 @@ fn cmd_run(
                     }
                     results.push(result);
                     if let Some(sig) = finished.interrupted {
-                        term.line(&format!("interrupted by signal {sig}: run {} torn down", finished.run_id));
+                        term.line(&format!(
+                            "interrupted by signal {sig}: run {} torn down",
+                            finished.run_id
+                        ));
                         code = exit::INTERRUPTED;
                         break 'suites;
                     }
@@ -245,7 +257,11 @@ fn verdict_code(results: &[ScenarioResult]) -> i32 {
     }
 }
 
-fn write_reports(results: &[ScenarioResult], json: Option<&Path>, junit: Option<&Path>) -> Result<(), i32> {
+fn write_reports(
+    results: &[ScenarioResult],
+    json: Option<&Path>,
+    junit: Option<&Path>,
+) -> Result<(), i32> {
     let docs = [
         (json, report::json(results)),
         (junit, report::junit::junit(results)),
@@ -298,7 +314,12 @@ fn cmd_doctor() -> i32 {
             (false, false) => "absent ",
         };
         missing |= p.required && !p.ok;
-        println!("{tag} {:<16} {}{}", p.name, p.detail, if p.required { "" } else { " (optional)" });
+        println!(
+            "{tag} {:<16} {}{}",
+            p.name,
+            p.detail,
+            if p.required { "" } else { " (optional)" }
+        );
     }
     if missing {
         println!("\nthis host cannot run faultline suites");
@@ -350,7 +371,8 @@ fn cmd_cleanup(dry_run: bool) -> i32 {
 
 /// SIGINT, SIGTERM and SIGHUP as a channel the runner selects on.
 fn signal_channel() -> std::io::Result<crossbeam_channel::Receiver<i32>> {
-    let mut signals = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
     let (tx, rx) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
         .name("faultline-signals".into())

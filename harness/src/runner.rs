@@ -93,7 +93,8 @@ pub fn run_scenario(
     signals: &Receiver<i32>,
 ) -> Result<Finished, RunError> {
     if let Some(out) = &opts.out {
-        std::fs::create_dir_all(out).map_err(|e| RunError::Host(format!("cannot create {}: {e}", out.display())))?;
+        std::fs::create_dir_all(out)
+            .map_err(|e| RunError::Host(format!("cannot create {}: {e}", out.display())))?;
     }
     let built = Instant::now();
     let lab = Lab::build(host, plan, opts.out.as_deref())?;
@@ -141,7 +142,9 @@ pub fn run_scenario(
         Err(e) => (format!("error: {e}"), None, Some(e)),
     };
     if malformed > 0 {
-        run.term.line(&format!("  note: {malformed} datagram(s) on the trace socket were not events"));
+        run.term.line(&format!(
+            "  note: {malformed} datagram(s) on the trace socket were not events"
+        ));
     }
     run.push(Record::End {
         t: monotonic_ns(),
@@ -149,13 +152,17 @@ pub fn run_scenario(
     });
     let mut lab = run.lab;
     if let Err(errors) = lab.teardown() {
-        return Err(RunError::Host(format!("teardown failed: {}", errors.join("; "))));
+        return Err(RunError::Host(format!(
+            "teardown failed: {}",
+            errors.join("; ")
+        )));
     }
     let mut trace = run.trace;
     trace.sort();
     if let Some(out) = &opts.out {
         let path = out.join("trace.jsonl");
-        let f = std::fs::File::create(&path).map_err(|e| RunError::Host(format!("cannot write {}: {e}", path.display())))?;
+        let f = std::fs::File::create(&path)
+            .map_err(|e| RunError::Host(format!("cannot write {}: {e}", path.display())))?;
         trace
             .write_to(std::io::BufWriter::new(f))
             .map_err(|e| RunError::Host(format!("cannot write {}: {e}", path.display())))?;
@@ -185,7 +192,13 @@ impl Run<'_> {
     ) -> Result<Option<i32>, RunError> {
         for i in 0..self.lab.nodes.len() {
             let name = self.lab.nodes[i].name.clone();
-            self.nodes.insert(name.clone(), NodeState { supervisor: None, starts: 0 });
+            self.nodes.insert(
+                name.clone(),
+                NodeState {
+                    supervisor: None,
+                    starts: 0,
+                },
+            );
             self.power_on(&name)?;
         }
         if let Some(sig) = self.wait_until_up(rx, exits, signals)? {
@@ -200,7 +213,11 @@ impl Run<'_> {
         self.steps.push((t0 + self.plan.duration, Step::End));
         loop {
             self.steps.sort_by_key(|(at, _)| *at);
-            let next = self.steps.first().map(|(at, _)| *at).expect("End is always scheduled");
+            let next = self
+                .steps
+                .first()
+                .map(|(at, _)| *at)
+                .expect("End is always scheduled");
             let wait = next.saturating_duration_since(Instant::now());
             select! {
                 recv(rx) -> r => if let Ok(r) = r { self.push(r) },
@@ -286,7 +303,9 @@ impl Run<'_> {
             .create(true)
             .append(true)
             .open(node.dir.join("agent.log"))
-            .map_err(|e| RunError::Host(format!("cannot open {}/agent.log: {e}", node.dir.display())))?;
+            .map_err(|e| {
+                RunError::Host(format!("cannot open {}/agent.log: {e}", node.dir.display()))
+            })?;
         let err = log
             .try_clone()
             .map_err(|e| RunError::Host(format!("cannot open agent.log: {e}")))?;
@@ -317,13 +336,22 @@ impl Run<'_> {
     }
 
     fn on_exit(&mut self, pid: i32, status: ExitStatus) -> Result<(), RunError> {
-        let Some(name) = self.node_of(pid) else { return Ok(()) };
+        let Some(name) = self.node_of(pid) else {
+            return Ok(());
+        };
         self.nodes.get_mut(&name).expect("node").supervisor = None;
         let node = self.lab_node(&name);
         let bugchecked = node.dir.join("state").join("bugcheck.marker").exists();
-        let restart_delay = self.plan.node(&name).map(|n| n.settings.restart_delay).unwrap_or_default();
+        let restart_delay = self
+            .plan
+            .node(&name)
+            .map(|n| n.settings.restart_delay)
+            .unwrap_or_default();
         let reason = if bugchecked {
-            format!("fenced by its watchdog (bugcheck); back in {} ms", restart_delay.as_millis())
+            format!(
+                "fenced by its watchdog (bugcheck); back in {} ms",
+                restart_delay.as_millis()
+            )
         } else {
             format!("supervisor exited unexpectedly ({status})")
         };
@@ -344,7 +372,8 @@ impl Run<'_> {
             self.heal(i, "the node was powered off");
         }
         if bugchecked {
-            self.steps.push((Instant::now() + restart_delay, Step::PowerOn(name)));
+            self.steps
+                .push((Instant::now() + restart_delay, Step::PowerOn(name)));
         }
         Ok(())
     }
@@ -352,7 +381,10 @@ impl Run<'_> {
     fn inject(&mut self, i: usize) -> Result<(), RunError> {
         let f = &self.plan.faults[i];
         if self.nodes[&f.node].supervisor.is_none() {
-            self.term.line(&format!("  note: fault #{i} skipped: node {} is powered off", f.node));
+            self.term.line(&format!(
+                "  note: fault #{i} skipped: node {} is powered off",
+                f.node
+            ));
             return Ok(());
         }
         let fault: Box<dyn Fault> = match f.kind {
@@ -387,13 +419,18 @@ impl Run<'_> {
                     requested,
                     evidence: detail.clone(),
                 }));
-                Err(RunError::Host(format!("cannot inject {}: {detail}", fault.describe())))
+                Err(RunError::Host(format!(
+                    "cannot inject {}: {detail}",
+                    fault.describe()
+                )))
             }
         }
     }
 
     fn heal(&mut self, i: usize, why: &str) {
-        let Some(guard) = self.guards.remove(&i) else { return };
+        let Some(guard) = self.guards.remove(&i) else {
+            return;
+        };
         let f = &self.plan.faults[i];
         let (kind, node) = (f.kind, f.node.clone());
         let requested = monotonic_ns();

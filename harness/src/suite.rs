@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::duration::parse_duration;
-use crate::plan::{CheckSpec, FaultKind, FaultPlan, NodePlan, NodeSettings, ScenarioPlan, SuitePlan};
+use crate::plan::{
+    CheckSpec, FaultKind, FaultPlan, NodePlan, NodeSettings, ScenarioPlan, SuitePlan,
+};
 
 /// The default `slack` of `detected_within`.
 pub const DEFAULT_SLACK: Duration = Duration::from_millis(20);
@@ -34,7 +36,11 @@ pub struct SuiteIssue {
 
 impl fmt::Display for SuiteIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -245,7 +251,10 @@ impl Validator {
         let mut scenarios = Vec::new();
         for sc in raw.scenarios.value {
             if !names.insert(sc.value.name.value.clone()) {
-                self.issue(&sc.value.name, format!("scenario `{}` is named twice", sc.value.name.value));
+                self.issue(
+                    &sc.value.name,
+                    format!("scenario `{}` is named twice", sc.value.name.value),
+                );
             }
             scenarios.push(self.scenario(sc.value, &defaults));
         }
@@ -300,7 +309,10 @@ impl Validator {
                 if !checks.iter().any(|c| c.kind() == k.value) {
                     self.issue(
                         k,
-                        format!("`expect.fail` names `{}`, which is not a check of this scenario", k.value),
+                        format!(
+                            "`expect.fail` names `{}`, which is not a check of this scenario",
+                            k.value
+                        ),
                     );
                 }
                 expect_fail.push(k.value.clone());
@@ -354,7 +366,10 @@ impl Validator {
         let text = match &raw.value {
             Scalar::Str(s) => s.clone(),
             other => {
-                self.issue(raw, format!("duration `{other}` needs a unit: ms, s or m (e.g. `{other}s`)"));
+                self.issue(
+                    raw,
+                    format!("duration `{other}` needs a unit: ms, s or m (e.g. `{other}s`)"),
+                );
                 return None;
             }
         };
@@ -397,7 +412,11 @@ impl Validator {
         }
         self.issue(
             raw,
-            format!("unknown node `{}` (this scenario has: {})", raw.value, known.join(", ")),
+            format!(
+                "unknown node `{}` (this scenario has: {})",
+                raw.value,
+                known.join(", ")
+            ),
         );
         false
     }
@@ -407,7 +426,11 @@ impl Validator {
         if kind.is_none() {
             self.issue(
                 &raw.kind,
-                format!("unknown fault `{}` (known: {})", raw.kind.value, FaultKind::ALL.join(", ")),
+                format!(
+                    "unknown fault `{}` (known: {})",
+                    raw.kind.value,
+                    FaultKind::ALL.join(", ")
+                ),
             );
         }
         let node_ok = self.node_ref(&raw.node, known);
@@ -430,7 +453,10 @@ impl Validator {
             _ => {
                 self.issue(
                     &raw.kind,
-                    format!("unknown check `{kind}` (known: {})", CheckSpec::KINDS.join(", ")),
+                    format!(
+                        "unknown check `{kind}` (known: {})",
+                        CheckSpec::KINDS.join(", ")
+                    ),
                 );
                 return None;
             }
@@ -494,7 +520,11 @@ pub fn valid_node_name(name: &str) -> bool {
 /// When a scenario gives no `duration`: long enough for the last fault to
 /// heal, the slowest watchdog to fire after it, and a fenced node to return.
 pub fn default_duration(nodes: &[NodePlan], faults: &[FaultPlan]) -> Duration {
-    let last_fault_end = faults.iter().map(|f| f.at + f.duration).max().unwrap_or_default();
+    let last_fault_end = faults
+        .iter()
+        .map(|f| f.at + f.duration)
+        .max()
+        .unwrap_or_default();
     let slowest = nodes
         .iter()
         .map(|n| {

@@ -15,10 +15,19 @@ use crate::trace::{ms_between, FaultPhase, Trace};
 ///
 /// Measured (of the worst fault): `latency_ms` from the confirmed onset to
 /// the detection, `overshoot_ms` past the deadline, `deadline_ms` from onset.
-pub fn detected_within(spec: &CheckSpec, trace: &Trace, node: &str, slack: Duration) -> CheckResult {
+pub fn detected_within(
+    spec: &CheckSpec,
+    trace: &Trace,
+    node: &str,
+    slack: Duration,
+) -> CheckResult {
     let fail = |detail: String| CheckResult::new(spec, Verdict::Fail, detail);
     let Some(settings) = trace.settings(node) else {
-        return CheckResult::new(spec, Verdict::Error, format!("node `{node}` is not in the trace header"));
+        return CheckResult::new(
+            spec,
+            Verdict::Error,
+            format!("node `{node}` is not in the trace header"),
+        );
     };
     let timeout_ns = settings.hang_timeout.as_nanos() as u64;
     let slack_ns = slack.as_nanos() as u64;
@@ -42,9 +51,13 @@ pub fn detected_within(spec: &CheckSpec, trace: &Trace, node: &str, slack: Durat
             .map(|e| e.t)
             .max()
         else {
-            return fail(format!(
+            let mut why = format!(
                 "the watchdog of `{node}` saw no heartbeat before the fault: it was never armed"
-            ));
+            );
+            if settings.hang_recovery_action == RecoveryAction::Disabled {
+                why.push_str(" (hang_recovery_action is 0, monitoring disabled)");
+            }
+            return fail(why);
         };
         let deadline = last_hb + timeout_ns;
         let late_beats = trace
@@ -126,12 +139,20 @@ pub fn no_detection(spec: &CheckSpec, trace: &Trace, node: Option<&str>) -> Chec
     };
     let nodes: Vec<&str> = match node {
         Some(n) => vec![n],
-        None => header.scenario.nodes.iter().map(|n| n.name.as_str()).collect(),
+        None => header
+            .scenario
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect(),
     };
     let mut problems = Vec::new();
     let mut fired = 0usize;
     for n in &nodes {
-        let detections: Vec<u64> = trace.events(Some(n), Some(EventKind::HangDetected)).map(|e| e.t).collect();
+        let detections: Vec<u64> = trace
+            .events(Some(n), Some(EventKind::HangDetected))
+            .map(|e| e.t)
+            .collect();
         if let Some(first) = detections.first() {
             let at = trace.start().map(|s| ms_between(s, *first)).unwrap_or(0.0);
             problems.push(format!(
@@ -144,8 +165,15 @@ pub fn no_detection(spec: &CheckSpec, trace: &Trace, node: Option<&str>) -> Chec
         let watching = trace
             .settings(n)
             .is_some_and(|s| s.hang_recovery_action != RecoveryAction::Disabled);
-        if watching && trace.events(Some(n), Some(EventKind::WatchdogArmed)).next().is_none() {
-            problems.push(format!("`{n}`: its watchdog was never armed, so its silence proves nothing"));
+        if watching
+            && trace
+                .events(Some(n), Some(EventKind::WatchdogArmed))
+                .next()
+                .is_none()
+        {
+            problems.push(format!(
+                "`{n}`: its watchdog was never armed, so its silence proves nothing"
+            ));
         }
     }
     let r = if problems.is_empty() {
@@ -197,7 +225,11 @@ mod tests {
     fn fails_when_late_past_slack() {
         let r = run_check(&spec(20), &frozen_at_2100(Some(3025.0)));
         assert_eq!(r.verdict, Verdict::Fail);
-        assert!(r.detail.starts_with("fired late: 25.000 ms"), "{}", r.detail);
+        assert!(
+            r.detail.starts_with("fired late: 25.000 ms"),
+            "{}",
+            r.detail
+        );
         assert_eq!(r.measured["overshoot_ms"], 25.0);
     }
 
@@ -221,7 +253,8 @@ mod tests {
     #[test]
     fn fails_when_the_watchdog_never_saw_a_heartbeat() {
         let mut b = TraceBuilder::one_node(1000, RecoveryAction::Bugcheck);
-        b.freeze("n1", 2100, 5000).hang_detected("n1", 3100.0, RecoveryAction::Bugcheck);
+        b.freeze("n1", 2100, 5000)
+            .hang_detected("n1", 3100.0, RecoveryAction::Bugcheck);
         let r = run_check(&spec(20), &b.end(9000).build());
         assert_eq!(r.verdict, Verdict::Fail);
         assert!(r.detail.contains("never armed"), "{}", r.detail);
@@ -250,14 +283,24 @@ mod tests {
         b.hang_detected("n1", 3000.0, RecoveryAction::Bugcheck);
         let r = run_check(&spec, &b.end(6000).build());
         assert_eq!(r.verdict, Verdict::Fail);
-        assert!(r.detail.contains("1 hang detection(s), the first at +3.000 s"), "{}", r.detail);
+        assert!(
+            r.detail
+                .contains("1 hang detection(s), the first at +3.000 s"),
+            "{}",
+            r.detail
+        );
     }
 
     #[test]
     fn no_detection_fails_when_the_watchdog_was_never_armed() {
         let mut b = TraceBuilder::one_node(1000, RecoveryAction::Log);
         b.heartbeats("n1", 0, 2000, 250);
-        let r = run_check(&CheckSpec::NoDetection { node: Some("n1".into()) }, &b.end(6000).build());
+        let r = run_check(
+            &CheckSpec::NoDetection {
+                node: Some("n1".into()),
+            },
+            &b.end(6000).build(),
+        );
         assert_eq!(r.verdict, Verdict::Fail);
         assert!(r.detail.contains("never armed"), "{}", r.detail);
     }

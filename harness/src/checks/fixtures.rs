@@ -42,7 +42,13 @@ impl TraceBuilder {
         }
     }
 
-    pub(crate) fn event(&mut self, node: &str, source: Source, kind: EventKind, ms: f64) -> &mut Event {
+    pub(crate) fn event(
+        &mut self,
+        node: &str,
+        source: Source,
+        kind: EventKind,
+        ms: f64,
+    ) -> &mut Event {
         let mut e = Event::now(node, source, kind);
         e.t = at(ms);
         e.pid = 100;
@@ -53,7 +59,13 @@ impl TraceBuilder {
         }
     }
 
-    pub(crate) fn heartbeats(&mut self, node: &str, from_ms: u64, to_ms: u64, step_ms: u64) -> &mut Self {
+    pub(crate) fn heartbeats(
+        &mut self,
+        node: &str,
+        from_ms: u64,
+        to_ms: u64,
+        step_ms: u64,
+    ) -> &mut Self {
         for (seq, ms) in (from_ms..=to_ms).step_by(step_ms as usize).enumerate() {
             self.event(node, Source::Watchdog, EventKind::Heartbeat, ms as f64)
                 .data
@@ -82,13 +94,19 @@ impl TraceBuilder {
         self
     }
 
-    pub(crate) fn hang_detected(&mut self, node: &str, ms: f64, action: RecoveryAction) -> &mut Self {
+    pub(crate) fn hang_detected(
+        &mut self,
+        node: &str,
+        ms: f64,
+        action: RecoveryAction,
+    ) -> &mut Self {
         let e = self.event(node, Source::Watchdog, EventKind::HangDetected, ms);
         e.id = hang_event_id(action);
         e.data.insert("service_pid".into(), 100.into());
         e.data.insert("timeout_ms".into(), 1000.into());
         if action == RecoveryAction::Bugcheck {
-            e.data.insert("params".into(), serde_json::json!([100, 1000, 0, 0]));
+            e.data
+                .insert("params".into(), serde_json::json!([100, 1000, 0, 0]));
         }
         self
     }

@@ -60,17 +60,18 @@ impl CheckResult {
     }
 
     pub(crate) fn measure(mut self, key: &str, value: f64) -> Self {
-        self.measured.insert(key.to_string(), (value * 1000.0).round() / 1000.0);
+        self.measured
+            .insert(key.to_string(), (value * 1000.0).round() / 1000.0);
         self
     }
 
     /// Whether this outcome is what the scenario wanted: a pass, or a failure
     /// that `expect.fail` names.
     pub fn as_expected(&self) -> bool {
-        match (self.verdict, self.expected_failure) {
-            (Verdict::Pass, false) | (Verdict::Fail, true) => true,
-            _ => false,
-        }
+        matches!(
+            (self.verdict, self.expected_failure),
+            (Verdict::Pass, false) | (Verdict::Fail, true)
+        )
     }
 }
 

@@ -18,18 +18,36 @@ pub fn recovery_action(
     expected: Option<RecoveryAction>,
 ) -> CheckResult {
     let Some(settings) = trace.settings(node) else {
-        return CheckResult::new(spec, Verdict::Error, format!("node `{node}` is not in the trace header"));
+        return CheckResult::new(
+            spec,
+            Verdict::Error,
+            format!("node `{node}` is not in the trace header"),
+        );
     };
     let action = expected.unwrap_or(settings.hang_recovery_action);
     let fail = |detail: String| CheckResult::new(spec, Verdict::Fail, detail);
-    let detections: Vec<&Event> = trace.events(Some(node), Some(EventKind::HangDetected)).collect();
-    let count = |kind: EventKind, after: u64| trace.events(Some(node), Some(kind)).filter(|e| e.t >= after).count();
+    let detections: Vec<&Event> = trace
+        .events(Some(node), Some(EventKind::HangDetected))
+        .collect();
+    let count = |kind: EventKind, after: u64| {
+        trace
+            .events(Some(node), Some(kind))
+            .filter(|e| e.t >= after)
+            .count()
+    };
 
     let Some(first) = detections.first() else {
         return if action == RecoveryAction::Disabled {
-            CheckResult::new(spec, Verdict::Pass, format!("monitoring disabled on `{node}`: nothing was detected"))
+            CheckResult::new(
+                spec,
+                Verdict::Pass,
+                format!("monitoring disabled on `{node}`: nothing was detected"),
+            )
         } else {
-            fail(format!("no hang was detected on `{node}`, so no {} happened", name(action)))
+            fail(format!(
+                "no hang was detected on `{node}`, so no {} happened",
+                name(action)
+            ))
         };
     };
     let want_id = hang_event_id(action);
@@ -39,7 +57,11 @@ pub fn recovery_action(
             name(action),
             id_text(want_id),
             id_text(wrong.id),
-            wrong.data.get("action").and_then(|a| a.as_str()).unwrap_or("?")
+            wrong
+                .data
+                .get("action")
+                .and_then(|a| a.as_str())
+                .unwrap_or("?")
         ));
     }
     let terminated = count(EventKind::ServiceTerminated, first.t);
@@ -86,7 +108,9 @@ pub fn recovery_action(
         }
         RecoveryAction::Terminate => {
             if !fenced.is_empty() {
-                return fail(format!("terminate must kill only the service, yet `{node}` was fenced"));
+                return fail(format!(
+                    "terminate must kill only the service, yet `{node}` was fenced"
+                ));
             }
             let Some(dead) = trace
                 .events(Some(node), Some(EventKind::ServiceTerminated))
@@ -106,7 +130,9 @@ pub fn recovery_action(
             )
             .measure("recovery_ms", ms_between(first.t, dead.t))
         }
-        RecoveryAction::Bugcheck => bugcheck(spec, trace, node, first, &fenced, settings.restart_delay),
+        RecoveryAction::Bugcheck => {
+            bugcheck(spec, trace, node, first, &fenced, settings.restart_delay)
+        }
     }
 }
 
@@ -197,7 +223,10 @@ mod tests {
     use faultline_agent::events::Source;
 
     fn spec(action: Option<RecoveryAction>) -> CheckSpec {
-        CheckSpec::RecoveryAction { node: "n1".into(), action }
+        CheckSpec::RecoveryAction {
+            node: "n1".into(),
+            action,
+        }
     }
 
     fn bugchecked(reboot: bool, dump: bool) -> Trace {
@@ -234,9 +263,16 @@ mod tests {
 
     #[test]
     fn the_wrong_action_fails() {
-        let r = run_check(&spec(Some(RecoveryAction::Terminate)), &bugchecked(true, true));
+        let r = run_check(
+            &spec(Some(RecoveryAction::Terminate)),
+            &bugchecked(true, true),
+        );
         assert_eq!(r.verdict, Verdict::Fail);
-        assert!(r.detail.contains("expected service termination (4870)"), "{}", r.detail);
+        assert!(
+            r.detail.contains("expected service termination (4870)"),
+            "{}",
+            r.detail
+        );
         assert!(r.detail.contains("event 0x9E"), "{}", r.detail);
     }
 
@@ -250,7 +286,12 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Fail);
         assert!(r.detail.contains("7031"), "{}", r.detail);
 
-        b.event("n1", Source::Supervisor, EventKind::ServiceTerminated, 3001.0);
+        b.event(
+            "n1",
+            Source::Supervisor,
+            EventKind::ServiceTerminated,
+            3001.0,
+        );
         let r = run_check(&spec(None), &b.build());
         assert_eq!(r.verdict, Verdict::Pass, "{}", r.detail);
         assert_eq!(r.measured["recovery_ms"], 0.5);
@@ -280,7 +321,10 @@ mod tests {
     fn disabled_passes_only_when_nothing_fired() {
         let mut b = TraceBuilder::one_node(1000, RecoveryAction::Disabled);
         b.heartbeats("n1", 0, 2000, 250).freeze("n1", 2100, 5000);
-        assert_eq!(run_check(&spec(None), &b.end(9000).build()).verdict, Verdict::Pass);
+        assert_eq!(
+            run_check(&spec(None), &b.end(9000).build()).verdict,
+            Verdict::Pass
+        );
         b.hang_detected("n1", 3000.0, RecoveryAction::Log);
         assert_eq!(run_check(&spec(None), &b.build()).verdict, Verdict::Fail);
     }

@@ -32,7 +32,11 @@ mod tests {
             verdict: Verdict::Pass,
             expected_failure: false,
             detail: "detected 900.4 ms after onset".into(),
-            measured: [("latency_ms".to_string(), 900.4), ("overshoot_ms".to_string(), 0.4)].into(),
+            measured: [
+                ("latency_ms".to_string(), 900.4),
+                ("overshoot_ms".to_string(), 0.4),
+            ]
+            .into(),
         };
         let xfail = CheckResult {
             kind: "recovery_action".into(),

@@ -25,7 +25,11 @@ impl Default for Terminal {
 impl Terminal {
     /// A reporter writing to `out`.
     pub fn new(out: Box<dyn Write>, color: bool) -> Self {
-        Terminal { color, start: None, out }
+        Terminal {
+            color,
+            start: None,
+            out,
+        }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -117,25 +121,41 @@ impl Terminal {
 /// line (heartbeats, the header).
 pub fn describe(rec: &Record) -> Option<String> {
     Some(match rec {
-        Record::Header(_) | Record::Event(faultline_agent::events::Event { kind: EventKind::Heartbeat, .. }) => {
-            return None
-        }
+        Record::Header(_)
+        | Record::Event(faultline_agent::events::Event {
+            kind: EventKind::Heartbeat,
+            ..
+        }) => return None,
         Record::Start { .. } => "timeline starts: every node is up".to_string(),
         Record::End { reason, .. } => format!("run ends ({reason})"),
-        Record::Power { node, on, reason, .. } => {
-            format!("{node}: power {} ({reason})", if *on { "on" } else { "off" })
+        Record::Power {
+            node, on, reason, ..
+        } => {
+            format!(
+                "{node}: power {} ({reason})",
+                if *on { "on" } else { "off" }
+            )
         }
         Record::Fault(f) => match f.phase {
             FaultPhase::Injected => format!(
-                "{}: fault {:?} in effect, confirmed {:.1} ms after the request ({})",
+                "{}: fault {} in effect, confirmed {:.1} ms after the request ({})",
                 f.node,
-                f.kind,
+                kind_name(f.kind),
                 (f.t.saturating_sub(f.requested)) as f64 / 1e6,
                 f.evidence
-            )
-            .to_lowercase(),
-            FaultPhase::Healed => format!("{}: fault {:?} healed ({})", f.node, f.kind, f.evidence).to_lowercase(),
-            FaultPhase::Failed => format!("{}: fault {:?} FAILED: {}", f.node, f.kind, f.evidence),
+            ),
+            FaultPhase::Healed => format!(
+                "{}: fault {} healed ({})",
+                f.node,
+                kind_name(f.kind),
+                f.evidence
+            ),
+            FaultPhase::Failed => format!(
+                "{}: fault {} FAILED: {}",
+                f.node,
+                kind_name(f.kind),
+                f.evidence
+            ),
         },
         Record::Event(e) => {
             let id = match e.id {
@@ -144,11 +164,19 @@ pub fn describe(rec: &Record) -> Option<String> {
                 None => String::new(),
             };
             let kind = serde_json::to_value(e.kind).ok()?.as_str()?.to_string();
-            let mut s = format!("{}: {:?} {kind}{id}", e.node, e.source).to_lowercase();
+            let source = format!("{:?}", e.source).to_lowercase();
+            let mut s = format!("{}: {source} {kind}{id}", e.node);
             if !e.message.is_empty() {
                 s.push_str(&format!(": {}", e.message));
             }
             s
         }
     })
+}
+
+fn kind_name(kind: crate::plan::FaultKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

@@ -1,1 +1,7 @@
+//! End-to-end tests of the `faultline` binary. Tests named `root_*` build
+//! real labs (namespaces, cgroups, processes) and need root; nextest runs
+//! them one at a time (.config/nextest.toml).
 
+mod cli;
+mod root_runs;
+mod support;

@@ -1,0 +1,59 @@
+//! CLI behaviour that needs no root: validation, exit codes, re-judging.
+
+use crate::support::*;
+
+#[test]
+fn unknown_key_exits_2_naming_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string(repo().join("suites/demo.yaml")).unwrap();
+    let bad = demo.replace(
+        "        slack: 20ms\n",
+        "        slack: 20ms\n        slak: 1s\n",
+    );
+    let line = bad.lines().position(|l| l.contains("slak")).unwrap() + 1;
+    let path = write_suite(dir.path(), "bad.yaml", &bad);
+    for cmd in ["validate", "run"] {
+        let out = faultline().arg(cmd).arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("bad.yaml:{line}:9: ")),
+            "{}",
+            text(&out)
+        );
+        assert!(err.contains("slak"), "{}", text(&out));
+    }
+}
+
+#[test]
+fn missing_suite_file_is_invalid_input() {
+    let out = faultline()
+        .args(["validate", "/nonexistent/suite.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/suite.yaml"));
+}
+
+#[test]
+fn every_shipped_suite_is_valid() {
+    let out = faultline()
+        .arg("validate")
+        .arg(repo().join("suites/demo.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn check_refuses_a_file_that_is_not_a_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_suite(dir.path(), "trace.jsonl", "{\"type\":\"start\",\"t\":1}\n");
+    let out = faultline().arg("check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a header"),
+        "{}",
+        text(&out)
+    );
+}

@@ -1,0 +1,185 @@
+//! Real runs on the real kernel: root only.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn skip_unless_root() -> bool {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return true;
+    }
+    false
+}
+
+#[test]
+fn root_demo_passes_with_measured_latency_then_check_rejudges_it() {
+    if skip_unless_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = faultline()
+        .arg("run")
+        .arg(repo().join("suites/demo.yaml"))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--json")
+        .arg(&json)
+        .arg("--junit")
+        .arg(dir.path().join("r.xml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let checks = &report["scenarios"][0]["checks"];
+    assert_eq!(checks[0]["kind"], "detected_within");
+    assert_eq!(checks[0]["verdict"], "pass");
+    let latency = checks[0]["measured"]["latency_ms"].as_f64().unwrap();
+    let overshoot = checks[0]["measured"]["overshoot_ms"].as_f64().unwrap();
+    assert!(latency > 0.0 && latency <= 1020.0, "latency {latency}");
+    assert!((0.0..=20.0).contains(&overshoot), "overshoot {overshoot}");
+    assert!(std::fs::read_to_string(dir.path().join("r.xml"))
+        .unwrap()
+        .contains("detected_within[n1]"));
+
+    let kept = dir.path().join("out/demo/freeze-is-caught");
+    let node = kept.join("nodes/n1");
+    assert!(std::fs::read_to_string(node.join("cluster.log"))
+        .unwrap()
+        .contains("[CS] Cluster Service started"));
+    assert!(std::fs::read_dir(node.join("dumps")).unwrap().count() >= 1);
+
+    let again = faultline()
+        .arg("check")
+        .arg(kept.join("trace.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
+    for id in run_ids(&stdout) {
+        assert_eq!(
+            leftovers(&id),
+            Vec::<String>::new(),
+            "run {id} left things behind"
+        );
+    }
+}
+
+#[test]
+fn root_demo_with_monitoring_disabled_fails_detected_within() {
+    if skip_unless_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string(repo().join("suites/demo.yaml")).unwrap();
+    let off = demo.replace("hang_recovery_action: 3", "hang_recovery_action: 0");
+    let suite = write_suite(dir.path(), "off.yaml", &off);
+    let json = dir.path().join("r.json");
+    let out = faultline()
+        .arg("run")
+        .arg(&suite)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let check = &report["scenarios"][0]["checks"][0];
+    assert_eq!(check["kind"], "detected_within");
+    assert_eq!(check["verdict"], "fail");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("monitoring disabled"),
+        "{check}"
+    );
+    for id in run_ids(&String::from_utf8_lossy(&out.stdout)) {
+        assert_eq!(leftovers(&id), Vec::<String>::new());
+    }
+}
+
+/// Starts the demo and returns the child and the run id once the timeline
+/// has started.
+fn start_demo() -> (std::process::Child, String, Vec<String>) {
+    let mut child = faultline()
+        .arg("run")
+        .arg(repo().join("suites/demo.yaml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    let mut id = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(found) = run_ids(&line).pop() {
+            id = Some(found);
+        }
+        let started = line.contains("fault freeze in effect");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    // Keep draining so the harness never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let id = id.unwrap_or_else(|| panic!("no run id in {seen:?}"));
+    (child, id, seen)
+}
+
+#[test]
+fn root_sigint_mid_run_tears_everything_down() {
+    if skip_unless_root() {
+        return;
+    }
+    let (mut child, id, seen) = start_demo();
+    assert!(
+        !leftovers(&id).is_empty(),
+        "the lab should exist mid-run: {seen:?}"
+    );
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}
+
+#[test]
+fn root_kill_9_then_cleanup_leaves_nothing() {
+    if skip_unless_root() {
+        return;
+    }
+    let (mut child, id, _) = start_demo();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The agents die with the harness (parent-death signal); the namespaces,
+    // cgroups and run folder stay until cleanup.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while leftovers(&id).iter().any(|l| l.starts_with("process")) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = leftovers(&id);
+    assert!(!left.iter().any(|l| l.starts_with("process")), "{left:?}");
+    assert!(left.iter().any(|l| l.starts_with("namespace")), "{left:?}");
+
+    let dry = faultline().args(["cleanup", "--dry-run"]).output().unwrap();
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains(&format!("would remove run {id}")),
+        "{}",
+        text(&dry)
+    );
+    assert!(!leftovers(&id).is_empty(), "dry run must remove nothing");
+
+    let clean = faultline().arg("cleanup").output().unwrap();
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}
