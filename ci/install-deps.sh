@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what faultline needs on a fresh Debian machine that has only the
+# Rust toolchain, cargo-nextest, gcc, iproute2 and tc. Idempotent.
+set -euo pipefail
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v chrt >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}"
+fi
