@@ -119,10 +119,6 @@ impl Watchdog {
                 sys::pollin(signals.fd()),
             ];
             sys::poll(&mut fds, -1).map_err(io_context("poll"))?;
-            if sys::ready(&fds[3]) && signals.next().is_some() {
-                self.em.log(Level::Info, COMPONENT, "Watchdog stopping.");
-                return Ok(());
-            }
             // Messages first: what the service sent before it died explains
             // its death (a clean stop), and a heartbeat already queued when
             // the timer fires wins over the expiry.
@@ -144,6 +140,12 @@ impl Watchdog {
                         self.disarmed(pid, "service exited");
                     }
                 }
+            }
+            // A stop request last, so that messages queued before it (the
+            // service's clean stop) are acted on and reported first.
+            if sys::ready(&fds[3]) && signals.next().is_some() {
+                self.em.log(Level::Info, COMPONENT, "Watchdog stopping.");
+                return Ok(());
             }
             if sys::ready(&fds[1]) {
                 timer.clear();
