@@ -9,4 +9,6 @@
 //! carries out the actions they return (send, log, stop resources, stop the
 //! service).
 
+pub mod gum;
+pub mod membership;
 pub mod wire;
