@@ -50,15 +50,46 @@ pub enum EventKind {
     DumpWritten,
     /// The node was fenced: every process killed, addresses down.
     NodeFenced,
+    /// The service lost communication with a peer on one network (1123).
+    PeerLost,
+    /// The service (re)established communication with a peer on one
+    /// network (1122).
+    PeerRegained,
+    /// A peer was lost on every network and removed from membership (1135).
+    PeerDown,
+    /// The nodes that still talk regrouped into a new membership view.
+    Regrouped,
+    /// This node's side holds a majority of the votes.
+    QuorumGained,
+    /// This node's side lost quorum and stops its resources (1177).
+    QuorumLost,
+    /// This node, on the side holding quorum, sent a poison packet.
+    PoisonSent,
+    /// A poison packet arrived: the service stops at once (1118,
+    /// "terminated as requested by node N").
+    Poisoned,
+    /// A datagram on the cluster socket failed authentication or decoding
+    /// and was dropped.
+    ClusterMessageRejected,
 }
 
 impl EventKind {
     /// The event id of the modelled system, where it has a fixed one.
     /// `HangDetected` depends on the action: see [`hang_event_id`].
+    ///
+    /// Membership (seed 004, KB 892422): 1123 lost communication with a
+    /// peer on a network, 1122 (re)established it, 1135 peer removed from
+    /// membership, 1177 quorum lost, 1118 service terminated as requested
+    /// by another node (a poison packet).
     pub fn modelled_id(self) -> Option<u32> {
         match self {
             EventKind::NodeRebooted => Some(1001),
             EventKind::ServiceTerminated => Some(7031),
+            EventKind::PeerLost => Some(1123),
+            EventKind::PeerRegained => Some(1122),
+            EventKind::PeerDown => Some(1135),
+            EventKind::QuorumLost => Some(1177),
+            EventKind::Poisoned => Some(1118),
             _ => None,
         }
     }
