@@ -12,11 +12,13 @@
 //!
 //! The roles live in [`supervisor`], [`service`] and [`watchdog`] (with the
 //! pure [`countdown`], [`dump`], [`fence`], [`emit`] and the kernel wrappers
-//! in [`sys`]). The harness uses only [`protocol`], [`events`] and
-//! [`launch`]: the data that crosses between the harness and a node. Nothing here knows about
+//! in [`sys`]). The harness uses only [`protocol`], [`events`], [`launch`]
+//! and [`arp`]: the data that crosses between the harness and a node, and
+//! the wire format both see. Nothing here knows about
 //! suites, traces or checks.
 #![deny(missing_docs)]
 
+pub mod arp;
 pub mod clock;
 pub mod countdown;
 pub mod dump;
