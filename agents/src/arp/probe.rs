@@ -92,7 +92,8 @@ fn random_between(lo: Duration, hi: Duration) -> Duration {
 
 /// Probes `ip` on `sock`'s interface: waits up to `probe_wait`, sends
 /// `probe_num` probes `probe_min..=probe_max` apart, then listens
-/// `announce_wait` more. Returns at the first conflicting packet.
+/// `announce_wait` more. Returns at the first conflicting packet. Frames
+/// already queued on `sock` count too: open it just before probing.
 pub fn probe_on(
     sock: &ArpSocket,
     ip: Ipv4Addr,

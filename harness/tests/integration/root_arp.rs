@@ -184,13 +184,24 @@ fn root_arp_probe_finds_the_holder_and_frees_an_unused_address() {
     assert!(took_held < took_free, "{took_held:?} vs {took_free:?}");
     eprintln!("conflict found in {took_held:?}, free after {took_free:?}");
 
-    // The observer saw b's probes for both addresses and a's reply.
-    let seen = collect(&rx, |s| {
-        s.iter()
-            .filter(|r| r.op == ArpKind::Probe && r.target_ip == FREE)
-            .count()
-            >= 3
+    // b takes the free address and announces it twice.
+    b.ip(&["addr", "add", &format!("{FREE}/24"), "dev", NIC])
+        .unwrap();
+    in_netns(b, || {
+        arp::announce(NIC, FREE, 2, Duration::from_millis(20)).unwrap()
     });
+
+    // The observer saw b's probes for both addresses, a's reply and b's
+    // announcements.
+    let announced = |s: &[ArpSeen]| {
+        s.iter()
+            .filter(|r| {
+                r.op == ArpKind::Announcement && r.sender_ip == FREE && r.sender_mac == b_mac
+            })
+            .count()
+    };
+    let seen = collect(&rx, |s| announced(s) >= 2);
+    assert_eq!(announced(&seen), 2, "{seen:#?}");
     observer.stop().unwrap();
     let probes_free = seen
         .iter()
