@@ -13,11 +13,14 @@
 //! The roles live in [`supervisor`], [`service`] and [`watchdog`] (with the
 //! pure [`countdown`], [`dump`], [`fence`], [`emit`] and the kernel wrappers
 //! in [`sys`]); membership, quorum and poison packets between nodes'
-//! services, as pure logic, are in [`cluster`]. The harness uses only [`protocol`], [`events`] and
-//! [`launch`]: the data that crosses between the harness and a node. Nothing here knows about
+//! services, as pure logic, are in [`cluster`]. The harness uses only
+//! [`protocol`], [`events`], [`launch`] and [`arp`]: the data that crosses
+//! between the harness and a node, and the wire format both see. Nothing
+//! here knows about
 //! suites, traces or checks.
 #![deny(missing_docs)]
 
+pub mod arp;
 pub mod clock;
 pub mod cluster;
 pub mod countdown;

@@ -3,5 +3,6 @@
 //! them one at a time (.config/nextest.toml).
 
 mod cli;
+mod root_arp;
 mod root_runs;
 mod support;
