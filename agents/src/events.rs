@@ -71,6 +71,27 @@ pub enum EventKind {
     /// A datagram on the cluster socket failed authentication or decoding
     /// and was dropped.
     ClusterMessageRejected,
+    /// This node took a group's shared-disk reservation (data: `group`,
+    /// `generation`).
+    DiskReserved,
+    /// A write to a group's shared disk failed because another node took
+    /// the reservation: 57 (ftdisk, failed to flush), then 50 (ntfs,
+    /// delayed write failed). Data: `group`, `generation`, `holder`.
+    DiskWriteFailed,
+    /// The ARP probe for a group's virtual IP was answered: address
+    /// conflict (4199). Data: `group`, `ip`, `mac` (who answered).
+    IpConflict,
+    /// A group came online on this node: disk taken, IP probed, configured
+    /// and announced, application serving (1201). Data: `group`, `ip`.
+    GroupOnline,
+    /// A group went offline on this node (1203). Data: `group`, `reason`.
+    GroupOffline,
+    /// Bringing a group online on this node failed (1069). Data: `group`,
+    /// `reason`.
+    GroupOnlineFailed,
+    /// Every possible owner failed within the failover window: the group
+    /// stays offline, failed (1205). Data: `group`, `failed_on`.
+    GroupFailed,
 }
 
 impl EventKind {
@@ -81,6 +102,10 @@ impl EventKind {
     /// peer on a network, 1122 (re)established it, 1135 peer removed from
     /// membership, 1177 quorum lost, 1118 service terminated as requested
     /// by another node (a poison packet).
+    ///
+    /// Resource groups (seed 002): 4199 address conflict (Tcpip), 57 failed
+    /// to flush (ftdisk; 50 from ntfs follows), 1201 group online, 1203 group
+    /// offline, 1069 resource failed, 1205 group failed.
     pub fn modelled_id(self) -> Option<u32> {
         match self {
             EventKind::NodeRebooted => Some(1001),
@@ -90,6 +115,12 @@ impl EventKind {
             EventKind::PeerDown => Some(1135),
             EventKind::QuorumLost => Some(1177),
             EventKind::Poisoned => Some(1118),
+            EventKind::IpConflict => Some(4199),
+            EventKind::DiskWriteFailed => Some(57),
+            EventKind::GroupOnline => Some(1201),
+            EventKind::GroupOffline => Some(1203),
+            EventKind::GroupOnlineFailed => Some(1069),
+            EventKind::GroupFailed => Some(1205),
             _ => None,
         }
     }

@@ -3,6 +3,7 @@
 //! configuration database (`state/clusdb` in the node's state folder: the
 //! cluster settings, read by the service only when it starts).
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -78,6 +79,105 @@ pub struct ClusterDb {
     pub hang_recovery_action: RecoveryAction,
     /// How long the supervisor waits before restarting a dead service.
     pub service_restart_delay_ms: u64,
+    /// Membership, quorum and resource groups; absent for a node that
+    /// runs alone (hang detection only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// The cluster a node belongs to, as its configuration database holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id (its index in `nodes`, from 1).
+    pub node_id: u32,
+    /// Every node of the cluster, this one included.
+    pub nodes: Vec<ClusterNode>,
+    /// The witness, if the cluster has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<WitnessConfig>,
+    /// The cluster's HMAC key, hex; every cluster message carries a MAC.
+    pub key_hex: String,
+    /// UDP port of cluster messages on both networks.
+    pub port: u16,
+    /// Interval of node-to-node heartbeats (1.2 s in the modelled system).
+    pub node_heartbeat_ms: u64,
+    /// Heartbeats missed on every network before a peer is down (6).
+    pub missed_heartbeats: u32,
+    /// The resource groups.
+    pub groups: Vec<GroupConfig>,
+    /// How groups claim their virtual IPs.
+    pub arp: ArpSettings,
+    /// A group whose every possible owner failed within this window stays
+    /// failed.
+    pub failover_window_ms: u64,
+    /// The folder shared by every node: disk lease files.
+    pub shared_dir: PathBuf,
+}
+
+/// One node of the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterNode {
+    /// Its id, from 1.
+    pub id: u32,
+    /// Its name.
+    pub name: String,
+    /// Its address on the public network.
+    pub public_ip: Ipv4Addr,
+    /// Its address on the private network.
+    pub private_ip: Ipv4Addr,
+    /// Its quorum votes (1).
+    pub votes: u32,
+}
+
+/// A witness: one more vote, held by one node at a time through an
+/// exclusive lock on `lock_file`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// The lock file, in the shared folder.
+    pub lock_file: PathBuf,
+    /// Its votes (1).
+    pub votes: u32,
+}
+
+/// A resource group: a virtual IP, an application serving clients on it,
+/// an optional shared disk, and an ordered list of preferred owners.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Its name.
+    pub name: String,
+    /// The virtual IP, on the public network.
+    pub ip: Ipv4Addr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+    /// TCP port of the application (it answers with the serving node's name).
+    pub app_port: u16,
+    /// Preferred owners, by node name, in order.
+    pub owners: Vec<String>,
+    /// Whether the group has a shared disk (a lease file in the shared
+    /// folder, with a generation number).
+    pub disk: bool,
+}
+
+/// How a group claims its virtual IP (RFC 5227).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpSettings {
+    /// Probe before configuring the IP; off only to reproduce a conflict.
+    pub probe: bool,
+    /// Probes sent.
+    pub probe_num: u32,
+    /// Interval between probes, ms.
+    pub probe_interval_ms: u64,
+    /// Wait for answers after the last probe, ms.
+    pub probe_wait_ms: u64,
+    /// Gratuitous ARP announcements after configuring.
+    pub announce_num: u32,
+    /// Interval between announcements, ms.
+    pub announce_interval_ms: u64,
 }
 
 impl ClusterDb {
@@ -132,6 +232,7 @@ mod tests {
             hang_timeout_ms: 1000,
             hang_recovery_action: RecoveryAction::Bugcheck,
             service_restart_delay_ms: 500,
+            cluster: None,
         };
         let path = dir.path().join(CLUSDB_FILE);
         std::fs::write(&path, serde_json::to_vec(&db).unwrap()).unwrap();

@@ -210,6 +210,7 @@ impl Lab {
             hang_timeout_ms: s.hang_timeout.as_millis() as u32,
             hang_recovery_action: s.hang_recovery_action,
             service_restart_delay_ms: s.service_restart_delay.as_millis() as u64,
+            cluster: None,
         };
         let db_path = state_dir.join(CLUSDB_FILE);
         fs::write(

@@ -66,6 +66,7 @@ impl Node {
             hang_timeout_ms,
             hang_recovery_action: action,
             service_restart_delay_ms: restart_delay_ms,
+            cluster: None,
         };
         std::fs::write(state.join("clusdb"), serde_json::to_vec(&db).unwrap()).unwrap();
         let mut node = Node {
