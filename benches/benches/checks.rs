@@ -34,6 +34,7 @@ fn synthetic(nodes: usize, minutes: u64) -> Trace {
             node: "n0".into(),
             at: Duration::from_secs(30),
             duration: Duration::from_secs(3),
+            networks: vec![],
         }],
         checks: vec![
             CheckSpec::DetectedWithin {
@@ -50,6 +51,9 @@ fn synthetic(nodes: usize, minutes: u64) -> Trace {
         ],
         expect_fail: vec![],
         duration: Duration::from_secs(minutes * 60),
+        groups: vec![],
+        witness: false,
+        failover_window: Duration::from_secs(60),
     };
     let mut records = vec![Record::Header(Header {
         t: 0,
@@ -58,6 +62,7 @@ fn synthetic(nodes: usize, minutes: u64) -> Trace {
         suite: "bench".into(),
         scenario: plan,
         host: "bench".into(),
+        topology: vec![],
     })];
     records.push(Record::Start { t: MS });
     let end = minutes * 60_000 * MS;

@@ -54,6 +54,18 @@ pub enum FaultError {
     /// A cgroup operation failed.
     #[error("cgroup operation failed")]
     Cgroup(#[from] CgroupError),
+    /// A network operation failed.
+    #[error("network operation failed")]
+    Net(#[from] crate::netns::NetError),
+    /// The fault was applied but reading it back shows it did not take
+    /// effect (or, on heal, did not end).
+    #[error("{fault}: read back {found}")]
+    NotInEffect {
+        /// The fault, described.
+        fault: String,
+        /// What was read back.
+        found: String,
+    },
     /// Injecting failed, and undoing the partial injection failed too.
     #[error("cannot inject {fault}, and undoing it failed too ({undo})")]
     InjectUndo {

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod fault;
 pub mod freeze;
 pub mod host;
+pub mod link;
 pub mod netns;
 pub mod process;
 

@@ -12,11 +12,18 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use faultline_agent::launch::{ClusterDb, NodeCgroups, NodeLaunch, CLUSDB_FILE, LAUNCH_FILE};
+use std::net::Ipv4Addr;
+
+use faultline_agent::launch::{
+    ArpSettings, ClusterConfig, ClusterDb, ClusterNode, GroupConfig, NodeCgroups, NodeLaunch,
+    WitnessConfig, CLUSDB_FILE, LAUNCH_FILE,
+};
 use faultline_faults::cgroup::{Cgroup, CgroupError, CgroupHost};
 use faultline_faults::netns::{NetError, NetNs};
 
-use crate::plan::{NodePlan, ScenarioPlan};
+use crate::plan::{Network, NodePlan, ScenarioPlan};
+use crate::suite::{CLIENT_HOST, NODE_HOST_BASE};
+use crate::trace::TopologyNode;
 
 /// Where runs register themselves.
 pub const RUN_ROOT: &str = "/run/faultline";
@@ -29,9 +36,33 @@ const WATCHDOG_RT_US: u64 = 50_000;
 /// The watchdog's SCHED_FIFO priority.
 pub const WATCHDOG_RT_PRIORITY: i32 = 50;
 
-/// The networks every node is on.
-pub const NETWORKS: [(&str, &str, &str); 2] =
-    [("public", "pub", "10.77.0"), ("private", "prv", "10.78.0")];
+/// The networks every node is on: interface name, port suffix, prefix,
+/// MAC octet.
+pub const NETWORKS: [(&str, &str, &str, u8); 2] = [
+    ("public", "pub", "10.77.0", 1),
+    ("private", "prv", "10.78.0", 2),
+];
+/// UDP port of cluster messages (the modelled system's).
+pub const CLUSTER_PORT: u16 = 3343;
+/// TCP port of every group's application.
+pub const APP_PORT: u16 = 7777;
+
+/// The address of node `index` (0-based) on a network prefix.
+pub fn node_ip(prefix: &str, index: usize) -> Ipv4Addr {
+    format!("{prefix}.{}", NODE_HOST_BASE as usize + index)
+        .parse()
+        .expect("valid node address")
+}
+
+/// The MAC of node `index` (0-based) on network number `net` (1 public, 2
+/// private): `02:fa:00:00:<net>:<index+1>`, so that a MAC on the wire names
+/// its node.
+pub fn node_mac(net: u8, index: usize) -> String {
+    format!("02:fa:00:00:{net:02x}:{:02x}", index + 1)
+}
+
+/// The client's MAC on the public network.
+pub const CLIENT_MAC: &str = "02:fa:00:00:01:fa";
 
 /// Building or tearing down a lab failed.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +121,13 @@ pub struct Lab {
     pub nodes: Vec<LabNode>,
     /// The run's switch namespace, holding the bridges.
     pub switch: NetNs,
+    /// The client's namespace on the public network, when the scenario has
+    /// groups to serve it.
+    pub client: Option<NetNs>,
+    /// Who is who on the networks.
+    pub topology: Vec<TopologyNode>,
+    /// The virtual IPs of the scenario's groups.
+    pub vips: Vec<Ipv4Addr>,
     host: CgroupHost,
     torn_down: bool,
 }
@@ -129,6 +167,9 @@ impl Lab {
             id,
             run_dir,
             nodes: Vec::new(),
+            client: None,
+            topology: Vec::new(),
+            vips: scenario.groups.iter().map(|g| g.ip).collect(),
             host,
             torn_down: false,
         };
@@ -148,16 +189,112 @@ impl Lab {
         fs::write(&reg, registration).map_err(io_err(&reg))?;
 
         self.switch = NetNs::create(self.switch.name())?;
-        for (net, _, _) in NETWORKS {
+        for (net, _, _, _) in NETWORKS {
             let br = format!("br-{net}");
             self.switch.ip(&["link", "add", &br, "type", "bridge"])?;
             self.switch.ip(&["link", "set", &br, "up"])?;
         }
+        let shared = work_dir.join("shared");
+        fs::create_dir_all(&shared).map_err(io_err(&shared))?;
+        let cluster = scenario
+            .is_cluster()
+            .then(|| self.cluster_config(scenario, &shared));
         for (i, node) in scenario.nodes.iter().enumerate() {
-            let lab_node = self.build_node(i, node, work_dir)?;
+            let cluster = cluster.clone().map(|c| ClusterConfig {
+                node_id: i as u32 + 1,
+                arp: ArpSettings {
+                    probe: node.settings.arp_probe,
+                    ..c.arp
+                },
+                node_heartbeat_ms: node.settings.node_heartbeat.as_millis() as u64,
+                missed_heartbeats: node.settings.missed_heartbeats,
+                ..c
+            });
+            let lab_node = self.build_node(i, node, work_dir, cluster)?;
             self.nodes.push(lab_node);
         }
+        if !scenario.groups.is_empty() {
+            let ns = NetNs::create(&format!("{NETNS_PREFIX}{}-cl", self.id))?;
+            self.switch.ip(&[
+                "link",
+                "add",
+                "cl-pub",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "public",
+                "address",
+                CLIENT_MAC,
+                "netns",
+                ns.name(),
+            ])?;
+            self.switch
+                .ip(&["link", "set", "cl-pub", "master", "br-public", "up"])?;
+            ns.ip(&[
+                "addr",
+                "add",
+                &format!("10.77.0.{CLIENT_HOST}/24"),
+                "dev",
+                "public",
+            ])?;
+            ns.ip(&["link", "set", "public", "up"])?;
+            self.client = Some(ns);
+        }
         Ok(())
+    }
+
+    /// The cluster settings every node shares; per-node fields are filled in
+    /// by the caller.
+    fn cluster_config(&self, scenario: &ScenarioPlan, shared: &Path) -> ClusterConfig {
+        let mut key = [0u8; 32];
+        let mut f = fs::File::open("/dev/urandom").expect("/dev/urandom is readable");
+        std::io::Read::read_exact(&mut f, &mut key).expect("/dev/urandom is readable");
+        ClusterConfig {
+            node_id: 0,
+            nodes: scenario
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| ClusterNode {
+                    id: i as u32 + 1,
+                    name: n.name.clone(),
+                    public_ip: node_ip(NETWORKS[0].2, i),
+                    private_ip: node_ip(NETWORKS[1].2, i),
+                    votes: 1,
+                })
+                .collect(),
+            witness: scenario.witness.then(|| WitnessConfig {
+                lock_file: shared.join("witness.lock"),
+                votes: 1,
+            }),
+            key_hex: key.iter().map(|b| format!("{b:02x}")).collect(),
+            port: CLUSTER_PORT,
+            node_heartbeat_ms: 1200,
+            missed_heartbeats: 6,
+            groups: scenario
+                .groups
+                .iter()
+                .map(|g| GroupConfig {
+                    name: g.name.clone(),
+                    ip: g.ip,
+                    prefix_len: g.prefix_len,
+                    app_port: APP_PORT,
+                    owners: g.owners.clone(),
+                    disk: g.disk,
+                })
+                .collect(),
+            arp: ArpSettings {
+                probe: true,
+                probe_num: 3,
+                probe_interval_ms: 50,
+                probe_wait_ms: 100,
+                announce_num: 2,
+                announce_interval_ms: 50,
+            },
+            failover_window_ms: scenario.failover_window.as_millis() as u64,
+            shared_dir: shared.to_path_buf(),
+        }
     }
 
     fn build_node(
@@ -165,6 +302,7 @@ impl Lab {
         index: usize,
         plan: &NodePlan,
         work_dir: &Path,
+        cluster: Option<ClusterConfig>,
     ) -> Result<LabNode, LabError> {
         let name = &plan.name;
         let rel = Path::new(CGROUP_ROOT).join(&self.id).join(name);
@@ -176,8 +314,9 @@ impl Lab {
             .grant_rt_runtime(&rel.join("watchdog"), WATCHDOG_RT_US)?;
 
         let ns = NetNs::create(&format!("{NETNS_PREFIX}{}-{name}", self.id))?;
-        for (net, short, prefix) in NETWORKS {
+        for (net, short, prefix, octet) in NETWORKS {
             let port = format!("{name}-{short}");
+            let mac = node_mac(octet, index);
             self.switch.ip(&[
                 "link",
                 "add",
@@ -187,6 +326,8 @@ impl Lab {
                 "peer",
                 "name",
                 net,
+                "address",
+                &mac,
                 "netns",
                 ns.name(),
             ])?;
@@ -195,12 +336,19 @@ impl Lab {
             ns.ip(&[
                 "addr",
                 "add",
-                &format!("{prefix}.{}/24", 10 + index),
+                &format!("{}/24", node_ip(prefix, index)),
                 "dev",
                 net,
             ])?;
             ns.ip(&["link", "set", net, "up"])?;
         }
+        self.topology.push(TopologyNode {
+            name: name.clone(),
+            public_ip: node_ip(NETWORKS[0].2, index),
+            private_ip: node_ip(NETWORKS[1].2, index),
+            public_mac: node_mac(NETWORKS[0].3, index),
+            private_mac: node_mac(NETWORKS[1].3, index),
+        });
 
         let dir = work_dir.join("nodes").join(name);
         let state_dir = dir.join("state");
@@ -210,7 +358,7 @@ impl Lab {
             hang_timeout_ms: s.hang_timeout.as_millis() as u32,
             hang_recovery_action: s.hang_recovery_action,
             service_restart_delay_ms: s.service_restart_delay.as_millis() as u64,
-            cluster: None,
+            cluster,
         };
         let db_path = state_dir.join(CLUSDB_FILE);
         fs::write(
@@ -231,7 +379,10 @@ impl Lab {
                 kill_file: node.kill_file(),
                 pressure_dir: node.pressure_dir(),
             },
-            links: NETWORKS.iter().map(|(net, _, _)| net.to_string()).collect(),
+            links: NETWORKS
+                .iter()
+                .map(|(net, _, _, _)| net.to_string())
+                .collect(),
             watchdog_rt_priority: WATCHDOG_RT_PRIORITY,
         };
         let launch_path = dir.join(LAUNCH_FILE);
@@ -261,12 +412,29 @@ impl Lab {
         self.nodes.iter().find(|n| n.name == name)
     }
 
-    /// Brings a fenced node's links back up before it restarts.
-    pub fn links_up(&self, node: &LabNode) -> Result<(), LabError> {
-        for (net, _, _) in NETWORKS {
+    /// Reboots a fenced node's network: a reboot clears what was configured
+    /// at run time (virtual IPs), then its links come back up.
+    pub fn reboot_network(&self, node: &LabNode) -> Result<(), LabError> {
+        for vip in &self.vips {
+            // Not configured there is fine: only stale ones are removed.
+            let _ = node
+                .ns
+                .ip(&["addr", "del", &format!("{vip}/24"), "dev", NETWORKS[0].0]);
+        }
+        for (net, _, _, _) in NETWORKS {
             node.ns.ip(&["link", "set", net, "up"])?;
         }
         Ok(())
+    }
+
+    /// The switch port of `node` on `network`, e.g. `n1-pub`.
+    pub fn port(node: &str, network: Network) -> String {
+        let short = NETWORKS
+            .iter()
+            .find(|(net, _, _, _)| *net == network.name())
+            .map(|(_, short, _, _)| *short)
+            .expect("every network has a port suffix");
+        format!("{node}-{short}")
     }
 
     /// Kills every process of the run.

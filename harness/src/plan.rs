@@ -3,9 +3,10 @@
 //! trace header carries the scenario's plan so that `faultline check` can
 //! re-judge a saved run without the suite file.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use faultline_agent::events::RecoveryAction;
+use faultline_agent::events::{EventKind, RecoveryAction};
 use serde::{Deserialize, Serialize};
 
 use crate::duration::serde_text;
@@ -38,6 +39,19 @@ pub struct ScenarioPlan {
     /// How long the timeline runs after every node is up.
     #[serde(with = "serde_text")]
     pub duration: Duration,
+    /// Resource groups, in the order the suite names them.
+    #[serde(default)]
+    pub groups: Vec<GroupPlan>,
+    /// Whether the cluster has a witness (one more vote).
+    #[serde(default)]
+    pub witness: bool,
+    /// A group whose every owner failed within this window stays failed.
+    #[serde(default = "default_failover_window", with = "serde_text")]
+    pub failover_window: Duration,
+}
+
+fn default_failover_window() -> Duration {
+    Duration::from_secs(60)
 }
 
 impl ScenarioPlan {
@@ -45,6 +59,32 @@ impl ScenarioPlan {
     pub fn node(&self, name: &str) -> Option<&NodePlan> {
         self.nodes.iter().find(|n| n.name == name)
     }
+
+    /// The group called `name`.
+    pub fn group(&self, name: &str) -> Option<&GroupPlan> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Whether the nodes form a cluster (membership between them), rather
+    /// than one node running alone.
+    pub fn is_cluster(&self) -> bool {
+        self.nodes.len() > 1 || !self.groups.is_empty() || self.witness
+    }
+}
+
+/// A resource group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupPlan {
+    /// Its name.
+    pub name: String,
+    /// Its virtual IP on the public network.
+    pub ip: Ipv4Addr,
+    /// The IP's prefix length.
+    pub prefix_len: u8,
+    /// Preferred owners, in order.
+    pub owners: Vec<String>,
+    /// Whether it has a shared disk.
+    pub disk: bool,
 }
 
 /// A node and its settings.
@@ -71,6 +111,27 @@ pub struct NodeSettings {
     /// After the service dies, how long the supervisor waits to restart it.
     #[serde(with = "serde_text")]
     pub service_restart_delay: Duration,
+    /// Interval of node-to-node heartbeats.
+    #[serde(default = "default_node_heartbeat", with = "serde_text")]
+    pub node_heartbeat: Duration,
+    /// Heartbeats missed on every network before a peer is down.
+    #[serde(default = "default_missed")]
+    pub missed_heartbeats: u32,
+    /// Whether the agent probes a virtual IP (RFC 5227) before claiming it.
+    #[serde(default = "default_true")]
+    pub arp_probe: bool,
+}
+
+fn default_node_heartbeat() -> Duration {
+    Duration::from_millis(1200)
+}
+
+fn default_missed() -> u32 {
+    6
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for NodeSettings {
@@ -80,6 +141,9 @@ impl Default for NodeSettings {
             hang_recovery_action: RecoveryAction::Bugcheck,
             restart_delay: Duration::from_secs(2),
             service_restart_delay: Duration::from_millis(500),
+            node_heartbeat: default_node_heartbeat(),
+            missed_heartbeats: default_missed(),
+            arp_probe: true,
         }
     }
 }
@@ -90,16 +154,20 @@ impl Default for NodeSettings {
 pub enum FaultKind {
     /// Freeze the node's service cgroup (a plain user-mode hang).
     Freeze,
+    /// Take a node's link to one network's bridge down (its switch port):
+    /// the node is cut off from that network, both ways.
+    LinkDown,
 }
 
 impl FaultKind {
     /// Every kind, for error messages.
-    pub const ALL: &'static [&'static str] = &["freeze"];
+    pub const ALL: &'static [&'static str] = &["freeze", "link_down"];
 
     /// Parses a kind name.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "freeze" => Some(FaultKind::Freeze),
+            "link_down" => Some(FaultKind::LinkDown),
             _ => None,
         }
     }
@@ -123,6 +191,41 @@ pub struct FaultPlan {
     /// For how long.
     #[serde(rename = "for", with = "serde_text")]
     pub duration: Duration,
+    /// The networks a `link_down` cuts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Network>,
+}
+
+/// The node networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// Clients and nodes.
+    Public,
+    /// Nodes only.
+    Private,
+}
+
+impl Network {
+    /// The interface name inside a node and the bridge suffix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Public => "public",
+            Network::Private => "private",
+        }
+    }
+}
+
+/// A group's expected state at the end of the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupState {
+    /// Online on exactly one node.
+    Online,
+    /// Every owner failed: offline, failed.
+    Failed,
+    /// Offline, not failed.
+    Offline,
 }
 
 /// One check, with its arguments.
@@ -152,12 +255,78 @@ pub enum CheckSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         node: Option<String>,
     },
+    /// After the first fault's onset, the group came online on exactly one
+    /// node other than the faulted one within `within`.
+    FailoverWithin {
+        /// The group.
+        group: String,
+        /// The deadline after the onset.
+        #[serde(with = "serde_text")]
+        within: Duration,
+    },
+    /// Never two hardware addresses answering ARP for the group's IP within
+    /// `window`, and never two namespaces holding it at once.
+    NoIpConflict {
+        /// The group.
+        group: String,
+        /// How close two different answers must be to count as a conflict.
+        #[serde(with = "serde_text")]
+        window: Duration,
+    },
+    /// The group's state at the end of the timeline (and where, if `node`).
+    GroupState {
+        /// The group.
+        group: String,
+        /// Its expected state.
+        state: GroupState,
+        /// Where it must be online.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+    },
+    /// The longest time the client went unanswered is at most `max`.
+    ClientDowntime {
+        /// The group.
+        group: String,
+        /// The longest acceptable gap.
+        #[serde(with = "serde_text")]
+        max: Duration,
+    },
+    /// Event kinds that must, and must not, appear (on one node or any).
+    Events {
+        /// One node, or every node when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+        /// Kinds that must appear.
+        #[serde(default)]
+        must: Vec<EventKind>,
+        /// Kinds that must not appear.
+        #[serde(default)]
+        must_not: Vec<EventKind>,
+    },
+    /// Which nodes kept quorum through the timeline and which lost it.
+    Quorum {
+        /// Nodes that gained quorum and never lost it.
+        #[serde(default)]
+        held: Vec<String>,
+        /// Nodes that lost quorum at least once.
+        #[serde(default)]
+        lost: Vec<String>,
+    },
 }
 
 impl CheckSpec {
     /// Every check kind, for error messages.
-    pub const KINDS: &'static [&'static str] =
-        &["detected_within", "recovery_action", "no_detection"];
+    pub const KINDS: &'static [&'static str] = &[
+        "detected_within",
+        "recovery_action",
+        "no_detection",
+        "failover_within",
+        "no_ip_conflict",
+        "group_state",
+        "client_downtime",
+        "events",
+        "quorum",
+    ];
 
     /// The stable kind name.
     pub fn kind(&self) -> &'static str {
@@ -165,6 +334,23 @@ impl CheckSpec {
             CheckSpec::DetectedWithin { .. } => "detected_within",
             CheckSpec::RecoveryAction { .. } => "recovery_action",
             CheckSpec::NoDetection { .. } => "no_detection",
+            CheckSpec::FailoverWithin { .. } => "failover_within",
+            CheckSpec::NoIpConflict { .. } => "no_ip_conflict",
+            CheckSpec::GroupState { .. } => "group_state",
+            CheckSpec::ClientDowntime { .. } => "client_downtime",
+            CheckSpec::Events { .. } => "events",
+            CheckSpec::Quorum { .. } => "quorum",
+        }
+    }
+
+    /// The group the check is about, if one.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            CheckSpec::FailoverWithin { group, .. }
+            | CheckSpec::NoIpConflict { group, .. }
+            | CheckSpec::GroupState { group, .. }
+            | CheckSpec::ClientDowntime { group, .. } => Some(group),
+            _ => None,
         }
     }
 
@@ -174,15 +360,14 @@ impl CheckSpec {
             CheckSpec::DetectedWithin { node, .. } | CheckSpec::RecoveryAction { node, .. } => {
                 Some(node)
             }
-            CheckSpec::NoDetection { node } => node.as_deref(),
+            CheckSpec::NoDetection { node } | CheckSpec::Events { node, .. } => node.as_deref(),
+            CheckSpec::GroupState { node, .. } => node.as_deref(),
+            _ => None,
         }
     }
 
-    /// A label unique enough for a report line: `detected_within[n1]`.
-    pub fn label(&self) -> String {
-        match self.node() {
-            Some(node) => format!("{}[{node}]", self.kind()),
-            None => self.kind().to_string(),
-        }
+    /// What the check is about, for report labels: a group or a node.
+    pub fn subject(&self) -> Option<&str> {
+        self.group().or(self.node())
     }
 }

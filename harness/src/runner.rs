@@ -16,10 +16,12 @@ use faultline_agent::events::{EventKind, RecoveryAction};
 use faultline_faults::cgroup::CgroupHost;
 use faultline_faults::fault::{Fault, FaultGuard};
 use faultline_faults::freeze::Freeze;
+use faultline_faults::link::LinkDown;
 use faultline_faults::process::{ExitStatus, Reaper, Spawn};
 
 use crate::collector::Collector;
 use crate::lab::{chain, Lab, LabError, LabNode};
+use crate::observe::arp::ArpObserver;
 use crate::plan::{FaultKind, ScenarioPlan};
 use crate::report::terminal::Terminal;
 use crate::trace::{FaultPhase, FaultRecord, Header, Record, Trace, TRACE_VERSION};
@@ -107,9 +109,17 @@ pub fn run_scenario(
         lab.id
     ));
     let (tx, rx) = crossbeam_channel::unbounded();
-    let collector = Collector::start(&lab.trace_socket(), tx)
+    let collector = Collector::start(&lab.trace_socket(), tx.clone())
         .map_err(|e| RunError::Host(format!("cannot bind the trace socket: {e}")))?;
     let exits = Reaper::global().subscribe();
+    let observers = match Observers::start(&lab, plan, &tx) {
+        Ok(o) => o,
+        Err(e) => {
+            collector.stop();
+            return Err(RunError::Host(format!("cannot start the observers: {e}")));
+        }
+    };
+    drop(tx);
     let run_id = lab.id.clone();
     let mut run = Run {
         plan,
@@ -121,6 +131,7 @@ pub fn run_scenario(
                 suite: suite.to_string(),
                 scenario: plan.clone(),
                 host: host_description(),
+                topology: lab.topology.clone(),
             })],
         },
         lab,
@@ -132,6 +143,7 @@ pub fn run_scenario(
     };
     let outcome = run.drive(&rx, &exits, signals);
     run.stop(&rx, &exits);
+    observers.stop();
     let malformed = collector.stop();
     while let Ok(r) = rx.try_recv() {
         run.push(r);
@@ -229,7 +241,10 @@ impl Run<'_> {
                         Step::Inject(i) => self.inject(i)?,
                         Step::Heal(i) => self.heal(i, "its time is up"),
                         Step::PowerOn(node) => self.power_on(&node)?,
-                        Step::End => return Ok(None),
+                        Step::End => {
+                            self.push(Record::Settled { t: monotonic_ns() });
+                            return Ok(None);
+                        }
                     }
                 }
             }
@@ -297,7 +312,7 @@ impl Run<'_> {
         let node = self.lab_node(name);
         let starts = self.nodes[name].starts;
         if starts > 0 {
-            self.lab.links_up(node)?;
+            self.lab.reboot_network(node)?;
         }
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -390,6 +405,10 @@ impl Run<'_> {
         let fault: Box<dyn Fault> = match f.kind {
             FaultKind::Freeze => Box::new(Freeze {
                 target: self.lab_node(&f.node).service.clone(),
+            }),
+            FaultKind::LinkDown => Box::new(LinkDown {
+                ns: self.lab.switch.clone(),
+                links: f.networks.iter().map(|n| Lab::port(&f.node, *n)).collect(),
             }),
         };
         let requested = monotonic_ns();
@@ -486,6 +505,56 @@ impl Run<'_> {
             self.term.line(&format!("  warning: {}", chain(&e)));
         }
     }
+}
+
+/// The observers outside every node, feeding the trace.
+struct Observers {
+    arp: Option<ArpObserver>,
+}
+
+impl Observers {
+    fn start(
+        lab: &Lab,
+        plan: &ScenarioPlan,
+        tx: &crossbeam_channel::Sender<Record>,
+    ) -> Result<Observers, String> {
+        let mut o = Observers { arp: None };
+        if plan.groups.is_empty() {
+            return Ok(o);
+        }
+        o.arp = Some(
+            ArpObserver::start(
+                &lab.switch.path(),
+                &["br-public", "br-private"],
+                forward(tx, Record::Arp),
+            )
+            .map_err(|e| chain(&e))?,
+        );
+        Ok(o)
+    }
+
+    fn stop(self) {
+        if let Some(a) = self.arp {
+            let _ = a.stop();
+        }
+    }
+}
+
+/// A sender of observer records of type `T` that become trace records.
+fn forward<T: Send + 'static>(
+    tx: &crossbeam_channel::Sender<Record>,
+    wrap: fn(T) -> Record,
+) -> crossbeam_channel::Sender<T> {
+    let (t_tx, t_rx) = crossbeam_channel::unbounded::<T>();
+    let tx = tx.clone();
+    std::thread::spawn(move || {
+        for item in t_rx {
+            if tx.send(wrap(item)).is_err() {
+                return;
+            }
+        }
+    });
+    t_tx
 }
 
 fn host_description() -> String {

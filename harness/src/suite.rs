@@ -5,21 +5,31 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use faultline_agent::events::RecoveryAction;
+use faultline_agent::events::{EventKind, RecoveryAction};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::duration::parse_duration;
 use crate::plan::{
-    CheckSpec, FaultKind, FaultPlan, NodePlan, NodeSettings, ScenarioPlan, SuitePlan,
+    CheckSpec, FaultKind, FaultPlan, GroupPlan, GroupState, Network, NodePlan, NodeSettings,
+    ScenarioPlan, SuitePlan,
 };
 
 /// The default `slack` of `detected_within`.
 pub const DEFAULT_SLACK: Duration = Duration::from_millis(20);
+/// The default `window` of `no_ip_conflict`.
+pub const DEFAULT_CONFLICT_WINDOW: Duration = Duration::from_secs(1);
+/// The public network's first three octets (10.77.0.0/24).
+pub const PUBLIC_NET: [u8; 3] = [10, 77, 0];
+/// Node `i` (0-based) has host number `NODE_HOST_BASE + i` on each network.
+pub const NODE_HOST_BASE: u8 = 10;
+/// The client's host number on the public network.
+pub const CLIENT_HOST: u8 = 250;
 
 /// One problem in a suite, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +144,9 @@ struct RawNode {
     hang_recovery_action: Option<S<Scalar>>,
     restart_delay: Option<S<Scalar>>,
     service_restart_delay: Option<S<Scalar>>,
+    node_heartbeat: Option<S<Scalar>>,
+    missed_heartbeats: Option<S<Scalar>>,
+    arp_probe: Option<S<Scalar>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +162,21 @@ struct RawScenario {
     checks: Vec<S<RawCheck>>,
     #[serde(default)]
     expect: Option<S<RawExpect>>,
+    #[serde(default)]
+    groups: Option<S<BTreeMap<String, S<RawGroup>>>>,
+    #[serde(default)]
+    witness: Option<S<Scalar>>,
+    #[serde(default)]
+    failover_window: Option<S<Scalar>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    ip: S<String>,
+    owners: S<Vec<S<String>>>,
+    #[serde(default)]
+    disk: Option<S<Scalar>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +187,8 @@ struct RawFault {
     at: S<Scalar>,
     #[serde(rename = "for")]
     duration: S<Scalar>,
+    #[serde(default)]
+    network: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +198,15 @@ struct RawCheck {
     node: Option<S<String>>,
     slack: Option<S<Scalar>>,
     action: Option<S<Scalar>>,
+    group: Option<S<String>>,
+    within: Option<S<Scalar>>,
+    window: Option<S<Scalar>>,
+    state: Option<S<String>>,
+    max: Option<S<Scalar>>,
+    must: Option<S<Vec<S<String>>>>,
+    must_not: Option<S<Vec<S<String>>>>,
+    held: Option<S<Vec<S<String>>>>,
+    lost: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -290,6 +329,38 @@ impl Validator {
             });
         }
         let known: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        let mut groups = Vec::new();
+        if let Some(raw_groups) = &raw.groups {
+            for (name, g) in &raw_groups.value {
+                if let Some(group) = self.group(name, g, &known, nodes.len()) {
+                    groups.push(group);
+                }
+            }
+            let mut ips = BTreeSet::new();
+            for g in &groups {
+                if !ips.insert(g.ip) {
+                    self.issue(
+                        raw_groups,
+                        format!("two groups share the virtual IP {}", g.ip),
+                    );
+                }
+            }
+        }
+        // Every named group counts as known, valid or not, so that one bad
+        // group definition is reported once, not again by every check.
+        let group_names: Vec<&str> = raw
+            .groups
+            .as_ref()
+            .map(|g| g.value.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let witness = match &raw.witness {
+            Some(w) => self.boolean(w, "witness").unwrap_or(false),
+            None => false,
+        };
+        let failover_window = match &raw.failover_window {
+            Some(d) => self.duration(d).unwrap_or(Duration::from_secs(60)),
+            None => Duration::from_secs(60),
+        };
         let mut faults = Vec::new();
         for f in &raw.faults {
             if let Some(fault) = self.fault(&f.value, &known) {
@@ -299,7 +370,7 @@ impl Validator {
         faults.sort_by_key(|f| f.at);
         let mut checks = Vec::new();
         for c in &raw.checks {
-            if let Some(check) = self.check(&c.value, &known) {
+            if let Some(check) = self.check(&c.value, &known, &group_names) {
                 checks.push(check);
             }
         }
@@ -329,6 +400,9 @@ impl Validator {
             checks,
             expect_fail,
             duration,
+            groups,
+            witness,
+            failover_window,
         }
     }
 
@@ -352,6 +426,28 @@ impl Validator {
         if let Some(d) = &raw.service_restart_delay {
             if let Some(d) = self.duration(d) {
                 s.service_restart_delay = d;
+            }
+        }
+        if let Some(d) = &raw.node_heartbeat {
+            if let Some(d) = self.duration(d) {
+                s.node_heartbeat = d;
+            }
+        }
+        if let Some(m) = &raw.missed_heartbeats {
+            match m.value {
+                Scalar::Int(n) if (1..=1000).contains(&n) => s.missed_heartbeats = n as u32,
+                _ => self.issue(
+                    m,
+                    format!(
+                        "missed_heartbeats `{}` must be a whole number from 1 to 1000",
+                        m.value
+                    ),
+                ),
+            }
+        }
+        if let Some(b) = &raw.arp_probe {
+            if let Some(b) = self.boolean(b, "arp_probe") {
+                s.arp_probe = b;
             }
         }
         if s.hang_timeout < Duration::from_millis(40) {
@@ -436,20 +532,60 @@ impl Validator {
         let node_ok = self.node_ref(&raw.node, known);
         let at = self.duration(&raw.at);
         let duration = self.duration(&raw.duration);
+        let networks = match (kind, &raw.network) {
+            (Some(FaultKind::LinkDown), None) => {
+                self.issue(
+                    &raw.kind,
+                    "fault `link_down` needs a `network`: public, private or all",
+                );
+                None
+            }
+            (Some(FaultKind::LinkDown), Some(n)) => match n.value.as_str() {
+                "public" => Some(vec![Network::Public]),
+                "private" => Some(vec![Network::Private]),
+                "all" => Some(vec![Network::Public, Network::Private]),
+                other => {
+                    self.issue(
+                        n,
+                        format!("network `{other}` must be public, private or all"),
+                    );
+                    None
+                }
+            },
+            (Some(k), Some(n)) => {
+                self.issue(
+                    n,
+                    format!(
+                        "`network` does not apply to fault `{}`",
+                        FaultKind::ALL[k as usize]
+                    ),
+                );
+                None
+            }
+            (None, Some(_)) => None,
+            (_, None) => Some(Vec::new()),
+        };
         Some(FaultPlan {
             kind: kind?,
             node: node_ok.then(|| raw.node.value.clone())?,
             at: at?,
             duration: duration?,
+            networks: networks?,
         })
     }
 
-    fn check(&mut self, raw: &RawCheck, known: &[&str]) -> Option<CheckSpec> {
+    fn check(&mut self, raw: &RawCheck, known: &[&str], groups: &[&str]) -> Option<CheckSpec> {
         let kind = raw.kind.value.as_str();
         let allowed: &[&str] = match kind {
             "detected_within" => &["node", "slack"],
             "recovery_action" => &["node", "action"],
             "no_detection" => &["node"],
+            "failover_within" => &["group", "within"],
+            "no_ip_conflict" => &["group", "window"],
+            "group_state" => &["group", "state", "node"],
+            "client_downtime" => &["group", "max"],
+            "events" => &["node", "must", "must_not"],
+            "quorum" => &["held", "lost"],
             _ => {
                 self.issue(
                     &raw.kind,
@@ -461,10 +597,19 @@ impl Validator {
                 return None;
             }
         };
-        let present: [(&str, Option<(u64, u64)>); 3] = [
+        let present: [(&str, Option<(u64, u64)>); 12] = [
             ("node", raw.node.as_ref().map(loc)),
             ("slack", raw.slack.as_ref().map(loc)),
             ("action", raw.action.as_ref().map(loc)),
+            ("group", raw.group.as_ref().map(loc)),
+            ("within", raw.within.as_ref().map(loc)),
+            ("window", raw.window.as_ref().map(loc)),
+            ("state", raw.state.as_ref().map(loc)),
+            ("max", raw.max.as_ref().map(loc)),
+            ("must", raw.must.as_ref().map(loc)),
+            ("must_not", raw.must_not.as_ref().map(loc)),
+            ("held", raw.held.as_ref().map(loc)),
+            ("lost", raw.lost.as_ref().map(loc)),
         ];
         for (key, at) in present {
             if let (Some((line, column)), false) = (at, allowed.contains(&key)) {
@@ -476,14 +621,49 @@ impl Validator {
                 });
             }
         }
+        let node_required = matches!(kind, "detected_within" | "recovery_action");
         let node = match &raw.node {
-            Some(n) => self.node_ref(n, known).then(|| n.value.clone()),
-            None if kind == "no_detection" => None,
-            None => {
+            Some(n) if allowed.contains(&"node") => {
+                self.node_ref(n, known).then(|| n.value.clone())
+            }
+            None if node_required => {
                 self.issue(&raw.kind, format!("check `{kind}` needs a `node`"));
                 return None;
             }
+            _ => None,
         };
+        let group = if allowed.contains(&"group") {
+            match &raw.group {
+                Some(g) if groups.contains(&g.value.as_str()) => Some(g.value.clone()),
+                Some(g) => {
+                    self.issue(
+                        g,
+                        format!(
+                            "unknown group `{}` (this scenario has: {})",
+                            g.value,
+                            groups.join(", ")
+                        ),
+                    );
+                    return None;
+                }
+                None => {
+                    self.issue(&raw.kind, format!("check `{kind}` needs a `group`"));
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
+        let required_duration =
+            |v: &mut Self, d: &Option<Spanned<Scalar>>, key: &str| -> Option<Duration> {
+                match d {
+                    Some(d) => v.duration(d),
+                    None => {
+                        v.issue(&raw.kind, format!("check `{kind}` needs `{key}`"));
+                        None
+                    }
+                }
+            };
         Some(match kind {
             "detected_within" => CheckSpec::DetectedWithin {
                 node: node?,
@@ -499,7 +679,172 @@ impl Validator {
                     None => None,
                 },
             },
-            _ => CheckSpec::NoDetection { node },
+            "no_detection" => CheckSpec::NoDetection { node },
+            "failover_within" => CheckSpec::FailoverWithin {
+                group: group?,
+                within: required_duration(self, &raw.within, "within")?,
+            },
+            "no_ip_conflict" => CheckSpec::NoIpConflict {
+                group: group?,
+                window: match &raw.window {
+                    Some(w) => self.duration(w)?,
+                    None => DEFAULT_CONFLICT_WINDOW,
+                },
+            },
+            "group_state" => CheckSpec::GroupState {
+                group: group?,
+                state: match raw.state.as_ref().map(|s| (s, s.value.as_str())) {
+                    Some((_, "online")) => GroupState::Online,
+                    Some((_, "failed")) => GroupState::Failed,
+                    Some((_, "offline")) => GroupState::Offline,
+                    Some((s, other)) => {
+                        self.issue(
+                            s,
+                            format!("group state `{other}` must be online, failed or offline"),
+                        );
+                        return None;
+                    }
+                    None => {
+                        self.issue(
+                            &raw.kind,
+                            "check `group_state` needs a `state`: online, failed or offline",
+                        );
+                        return None;
+                    }
+                },
+                node,
+            },
+            "client_downtime" => CheckSpec::ClientDowntime {
+                group: group?,
+                max: required_duration(self, &raw.max, "max")?,
+            },
+            "events" => {
+                let must = self.event_kinds(raw.must.as_ref());
+                let must_not = self.event_kinds(raw.must_not.as_ref());
+                if raw.must.is_none() && raw.must_not.is_none() {
+                    self.issue(&raw.kind, "check `events` needs `must` or `must_not`");
+                }
+                CheckSpec::Events {
+                    node,
+                    must: must?,
+                    must_not: must_not?,
+                }
+            }
+            _ => {
+                let held = self.node_list(raw.held.as_ref(), known);
+                let lost = self.node_list(raw.lost.as_ref(), known);
+                if raw.held.is_none() && raw.lost.is_none() {
+                    self.issue(&raw.kind, "check `quorum` needs `held` or `lost`");
+                }
+                CheckSpec::Quorum {
+                    held: held?,
+                    lost: lost?,
+                }
+            }
+        })
+    }
+
+    fn event_kinds(
+        &mut self,
+        raw: Option<&Spanned<Vec<Spanned<String>>>>,
+    ) -> Option<Vec<EventKind>> {
+        let mut kinds = Vec::new();
+        let mut ok = true;
+        for k in raw.map(|r| r.value.as_slice()).unwrap_or_default() {
+            match serde_json::from_value::<EventKind>(serde_json::Value::String(k.value.clone())) {
+                Ok(kind) => kinds.push(kind),
+                Err(_) => {
+                    self.issue(k, format!("unknown event kind `{}`", k.value));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(kinds)
+    }
+
+    fn node_list(
+        &mut self,
+        raw: Option<&Spanned<Vec<Spanned<String>>>>,
+        known: &[&str],
+    ) -> Option<Vec<String>> {
+        let mut nodes = Vec::new();
+        let mut ok = true;
+        for n in raw.map(|r| r.value.as_slice()).unwrap_or_default() {
+            ok &= self.node_ref(n, known);
+            nodes.push(n.value.clone());
+        }
+        ok.then_some(nodes)
+    }
+
+    fn boolean(&mut self, raw: &Spanned<Scalar>, key: &str) -> Option<bool> {
+        match raw.value {
+            Scalar::Bool(b) => Some(b),
+            _ => {
+                self.issue(
+                    raw,
+                    format!("`{key}` must be true or false, not `{}`", raw.value),
+                );
+                None
+            }
+        }
+    }
+
+    fn group(
+        &mut self,
+        name: &str,
+        raw: &Spanned<RawGroup>,
+        known: &[&str],
+        node_count: usize,
+    ) -> Option<GroupPlan> {
+        let g = &raw.value;
+        if !valid_node_name(name) {
+            self.issue(raw, format!("group name `{name}` must be 1-10 lowercase letters or digits, starting with a letter"));
+        }
+        let ip = match g.ip.value.split_once('/') {
+            Some((ip, len)) => ip.parse::<Ipv4Addr>().ok().zip(len.parse::<u8>().ok()),
+            None => None,
+        };
+        let ip = match ip {
+            Some((ip, 24)) if ip.octets()[..3] == PUBLIC_NET[..] => {
+                let host = ip.octets()[3];
+                if (NODE_HOST_BASE..NODE_HOST_BASE + node_count as u8).contains(&host)
+                    || host == CLIENT_HOST
+                    || host == 0
+                    || host == 255
+                {
+                    self.issue(&g.ip, format!("virtual IP {ip} is a node's, the client's or a reserved address of the public network"));
+                    None
+                } else {
+                    Some(ip)
+                }
+            }
+            _ => {
+                self.issue(&g.ip, format!("virtual IP `{}` must be an address of the public network 10.77.0.0/24, written with /24", g.ip.value));
+                None
+            }
+        };
+        let mut owners = Vec::new();
+        if g.owners.value.is_empty() {
+            self.issue(&g.owners, "a group needs at least one owner");
+        }
+        for o in &g.owners.value {
+            if self.node_ref(o, known) {
+                if owners.contains(&o.value) {
+                    self.issue(o, format!("owner `{}` is listed twice", o.value));
+                }
+                owners.push(o.value.clone());
+            }
+        }
+        let disk = match &g.disk {
+            Some(d) => self.boolean(d, "disk")?,
+            None => false,
+        };
+        Some(GroupPlan {
+            name: name.to_string(),
+            ip: ip?,
+            prefix_len: 24,
+            owners,
+            disk,
         })
     }
 }

@@ -6,11 +6,15 @@
 //! saved trace can be judged again without its suite (`faultline check`).
 
 use std::io::{BufRead, Write};
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use faultline_agent::events::{Event, EventKind};
 use serde::{Deserialize, Serialize};
 
+pub use crate::observe::addr::AddrSeen;
+pub use crate::observe::arp::ArpSeen;
+pub use crate::observe::client::ClientProbe;
 use crate::plan::{FaultKind, NodeSettings, ScenarioPlan};
 
 /// The trace format's version, bumped on incompatible change.
@@ -42,6 +46,18 @@ pub enum Record {
         /// Why.
         reason: String,
     },
+    /// An ARP frame the bridge observer saw (replies, announcements, probes).
+    Arp(ArpSeen),
+    /// A change in whether a node's namespace holds a virtual IP.
+    Addr(AddrSeen),
+    /// One attempt of the client on the public network.
+    Client(ClientProbe),
+    /// The timeline is over: the state of the cluster at this moment is
+    /// what `group_state` judges; the nodes are stopped after it.
+    Settled {
+        /// When.
+        t: u64,
+    },
     /// The run ended.
     End {
         /// When.
@@ -56,7 +72,13 @@ impl Record {
     pub fn t(&self) -> u64 {
         match self {
             Record::Header(h) => h.t,
-            Record::Start { t } | Record::End { t, .. } | Record::Power { t, .. } => *t,
+            Record::Start { t }
+            | Record::Settled { t }
+            | Record::End { t, .. }
+            | Record::Power { t, .. } => *t,
+            Record::Arp(a) => a.t,
+            Record::Addr(a) => a.t,
+            Record::Client(c) => c.t,
             Record::Event(e) => e.t,
             Record::Fault(f) => f.t,
         }
@@ -78,6 +100,25 @@ pub struct Header {
     pub scenario: ScenarioPlan,
     /// The host: kernel release, cgroup layout.
     pub host: String,
+    /// Who is who on the networks: each node's addresses and MACs.
+    #[serde(default)]
+    pub topology: Vec<TopologyNode>,
+}
+
+/// A node's identity on the networks, so that wire records can be mapped
+/// back to nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopologyNode {
+    /// The node.
+    pub name: String,
+    /// Its public address.
+    pub public_ip: Ipv4Addr,
+    /// Its private address.
+    pub private_ip: Ipv4Addr,
+    /// Its public interface's MAC.
+    pub public_mac: String,
+    /// Its private interface's MAC.
+    pub private_mac: String,
 }
 
 /// A fault's phase change.
@@ -208,6 +249,30 @@ impl Trace {
             Record::Start { t } => Some(*t),
             _ => None,
         })
+    }
+
+    /// When the timeline ended (the nodes were still running), else when
+    /// the run ended.
+    pub fn settled(&self) -> Option<u64> {
+        self.records
+            .iter()
+            .rev()
+            .find_map(|r| match r {
+                Record::Settled { t } => Some(*t),
+                _ => None,
+            })
+            .or_else(|| self.end())
+    }
+
+    /// The node whose interface has `mac`, from the header's topology.
+    pub fn node_of_mac(&self, mac: &str) -> Option<&str> {
+        self.header()?
+            .topology
+            .iter()
+            .find(|n| {
+                n.public_mac.eq_ignore_ascii_case(mac) || n.private_mac.eq_ignore_ascii_case(mac)
+            })
+            .map(|n| n.name.as_str())
     }
 
     /// When the run ended.

@@ -1,12 +1,17 @@
 //! Hand-made traces for the checks' unit tests. Times are milliseconds after
 //! the timeline's start.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use faultline_agent::arp::ArpKind;
 use faultline_agent::events::{hang_event_id, Event, EventKind, RecoveryAction, Source};
 
-use crate::plan::{FaultKind, NodePlan, NodeSettings, ScenarioPlan};
-use crate::trace::{FaultPhase, FaultRecord, Header, Record, Trace, TRACE_VERSION};
+use crate::plan::{FaultKind, GroupPlan, NodePlan, NodeSettings, ScenarioPlan};
+use crate::trace::{
+    AddrSeen, ArpSeen, ClientProbe, FaultPhase, FaultRecord, Header, Record, TopologyNode, Trace,
+    TRACE_VERSION,
+};
 
 const BASE: u64 = 1_000_000_000_000;
 
@@ -17,6 +22,15 @@ pub(crate) fn at(ms: f64) -> u64 {
 pub(crate) struct TraceBuilder {
     scenario: ScenarioPlan,
     records: Vec<Record>,
+    topology: Vec<TopologyNode>,
+}
+
+const SQL_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+
+/// The fixture MAC of `node` (`n1` -> 02:fa:00:00:01:01).
+fn mac(node: &str) -> String {
+    let i: u8 = node.trim_start_matches('n').parse().unwrap_or(0);
+    format!("02:fa:00:00:01:{i:02x}")
 }
 
 impl TraceBuilder {
@@ -31,15 +45,116 @@ impl TraceBuilder {
                         hang_recovery_action: action,
                         restart_delay: Duration::from_secs(2),
                         service_restart_delay: Duration::from_millis(500),
+                        ..NodeSettings::default()
                     },
                 }],
                 faults: Vec::new(),
                 checks: Vec::new(),
                 expect_fail: Vec::new(),
                 duration: Duration::from_secs(9),
+                groups: Vec::new(),
+                witness: false,
+                failover_window: Duration::from_secs(60),
             },
             records: vec![Record::Start { t: at(0.0) }],
+            topology: Vec::new(),
         }
+    }
+
+    /// Nodes with default settings and one group `sql` on 10.77.0.100,
+    /// owned in the order given; node i has MAC 02:fa:00:00:01:0i.
+    pub(crate) fn cluster(nodes: &[&str]) -> Self {
+        let mut b = TraceBuilder::one_node(2000, RecoveryAction::Bugcheck);
+        let settings = b.scenario.nodes[0].settings.clone();
+        b.scenario.nodes = nodes
+            .iter()
+            .map(|n| NodePlan {
+                name: n.to_string(),
+                settings: settings.clone(),
+            })
+            .collect();
+        b.scenario.groups = vec![GroupPlan {
+            name: "sql".into(),
+            ip: SQL_IP,
+            prefix_len: 24,
+            owners: nodes.iter().map(|n| n.to_string()).collect(),
+            disk: true,
+        }];
+        b.topology = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| TopologyNode {
+                name: n.to_string(),
+                public_ip: Ipv4Addr::new(10, 77, 0, 10 + i as u8),
+                private_ip: Ipv4Addr::new(10, 78, 0, 10 + i as u8),
+                public_mac: mac(n),
+                private_mac: format!("02:fa:00:00:02:{:02x}", i + 1),
+            })
+            .collect();
+        b
+    }
+
+    fn group_event(&mut self, node: &str, kind: EventKind, ms: f64) -> &mut Self {
+        self.event(node, Source::Service, kind, ms)
+            .data
+            .insert("group".into(), "sql".into());
+        self
+    }
+
+    pub(crate) fn group_online(&mut self, node: &str, ms: f64) -> &mut Self {
+        self.group_event(node, EventKind::GroupOnline, ms)
+    }
+
+    pub(crate) fn group_failed(&mut self, node: &str, ms: f64) -> &mut Self {
+        self.group_event(node, EventKind::GroupFailed, ms)
+    }
+
+    pub(crate) fn service_terminated(&mut self, node: &str, ms: f64) -> &mut Self {
+        self.event(node, Source::Supervisor, EventKind::ServiceTerminated, ms);
+        self
+    }
+
+    pub(crate) fn addr(&mut self, node: &str, ms: f64, held: bool) -> &mut Self {
+        self.records.push(Record::Addr(AddrSeen {
+            t: at(ms),
+            node: node.into(),
+            ip: SQL_IP,
+            held,
+            iface: "public".into(),
+        }));
+        self
+    }
+
+    /// An ARP reply for the group's IP from `node`'s public MAC.
+    pub(crate) fn arp_answer(&mut self, ms: f64, node: &str) -> &mut Self {
+        self.records.push(Record::Arp(ArpSeen {
+            t: at(ms),
+            bridge: "br-public".into(),
+            op: ArpKind::Reply,
+            sender_ip: SQL_IP,
+            sender_mac: mac(node).parse().expect("fixture MAC"),
+            target_ip: Ipv4Addr::new(10, 77, 0, 250),
+        }));
+        self
+    }
+
+    pub(crate) fn client(&mut self, ms: f64, answered_by: Option<&str>) -> &mut Self {
+        self.records.push(Record::Client(ClientProbe {
+            t: at(ms),
+            done: at(ms + 1.0),
+            group: "sql".into(),
+            ip: SQL_IP,
+            answered_by: answered_by.map(str::to_string),
+            error: answered_by
+                .is_none()
+                .then(|| "connection refused".to_string()),
+        }));
+        self
+    }
+
+    pub(crate) fn settled(&mut self, ms: u64) -> &mut Self {
+        self.records.push(Record::Settled { t: at(ms as f64) });
+        self
     }
 
     pub(crate) fn event(
@@ -127,6 +242,7 @@ impl TraceBuilder {
             suite: "unit".into(),
             scenario: self.scenario.clone(),
             host: "test".into(),
+            topology: self.topology.clone(),
         })];
         records.extend(self.records.iter().cloned());
         let mut t = Trace { records };

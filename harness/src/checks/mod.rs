@@ -3,7 +3,10 @@
 //! re-judges a saved run with exactly the code that judged it live.
 
 mod detection;
+pub mod groups;
+mod membership;
 mod recovery;
+mod wire;
 
 use std::collections::BTreeMap;
 
@@ -13,7 +16,9 @@ use crate::plan::CheckSpec;
 use crate::trace::Trace;
 
 pub use detection::{detected_within, no_detection};
+pub use membership::{events, quorum};
 pub use recovery::recovery_action;
+pub use wire::{client_downtime, no_ip_conflict};
 
 /// A check's or scenario's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +40,9 @@ pub struct CheckResult {
     /// The node it is about, if one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The group it is about, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// Its own outcome.
     pub verdict: Verdict,
     /// Whether the scenario expects this check to fail (`expect.fail`).
@@ -52,10 +60,19 @@ impl CheckResult {
         CheckResult {
             kind: spec.kind().to_string(),
             node: spec.node().map(str::to_string),
+            group: spec.group().map(str::to_string),
             verdict,
             expected_failure: false,
             detail: detail.into(),
             measured: BTreeMap::new(),
+        }
+    }
+
+    /// `kind[group or node]`, for report lines.
+    pub fn label(&self) -> String {
+        match self.group.as_ref().or(self.node.as_ref()) {
+            Some(s) => format!("{}[{s}]", self.kind),
+            None => self.kind.clone(),
         }
     }
 
@@ -81,6 +98,20 @@ pub fn run_check(spec: &CheckSpec, trace: &Trace) -> CheckResult {
         CheckSpec::DetectedWithin { node, slack } => detected_within(spec, trace, node, *slack),
         CheckSpec::RecoveryAction { node, action } => recovery_action(spec, trace, node, *action),
         CheckSpec::NoDetection { node } => no_detection(spec, trace, node.as_deref()),
+        CheckSpec::FailoverWithin { group, within } => {
+            groups::failover_within(spec, trace, group, *within)
+        }
+        CheckSpec::NoIpConflict { group, window } => no_ip_conflict(spec, trace, group, *window),
+        CheckSpec::GroupState { group, state, node } => {
+            groups::group_state(spec, trace, group, *state, node.as_deref())
+        }
+        CheckSpec::ClientDowntime { group, max } => client_downtime(spec, trace, group, *max),
+        CheckSpec::Events {
+            node,
+            must,
+            must_not,
+        } => events(spec, trace, node.as_deref(), must, must_not),
+        CheckSpec::Quorum { held, lost } => quorum(spec, trace, held, lost),
     }
 }
 

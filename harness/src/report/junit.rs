@@ -16,10 +16,7 @@ pub fn junit(results: &[ScenarioResult]) -> String {
             suite.add_test_case(TestCase::new("run", status));
         }
         for c in &sc.checks {
-            let name = match &c.node {
-                Some(n) => format!("{}[{n}]", c.kind),
-                None => c.kind.clone(),
-            };
+            let name = c.label();
             let status = if c.as_expected() {
                 TestCaseStatus::success()
             } else {

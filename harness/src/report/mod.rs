@@ -29,6 +29,7 @@ mod tests {
         let pass = CheckResult {
             kind: "detected_within".into(),
             node: Some("n1".into()),
+            group: None,
             verdict: Verdict::Pass,
             expected_failure: false,
             detail: "detected 900.4 ms after onset".into(),

@@ -76,11 +76,7 @@ impl Terminal {
         }
         for c in &r.checks {
             let tag = self.check_tag(c);
-            let label = match &c.node {
-                Some(n) => format!("{}[{n}]", c.kind),
-                None => c.kind.clone(),
-            };
-            self.line(&format!("  {tag} {label}: {}", c.detail));
+            self.line(&format!("  {tag} {}: {}", c.label(), c.detail));
         }
         let verdict = self.verdict_tag(r.verdict);
         self.line(&format!("  => {verdict} {}/{}", r.suite, r.name));
@@ -127,6 +123,26 @@ pub fn describe(rec: &Record) -> Option<String> {
             ..
         }) => return None,
         Record::Start { .. } => "timeline starts: every node is up".to_string(),
+        Record::Settled { .. } => {
+            "timeline ends: the state now is what is judged; stopping nodes".to_string()
+        }
+        Record::Arp(a) => match a.op {
+            faultline_agent::arp::ArpKind::Announcement => {
+                format!(
+                    "wire: {} announces {} ({})",
+                    a.sender_mac, a.sender_ip, a.bridge
+                )
+            }
+            _ => return None,
+        },
+        Record::Addr(a) => format!(
+            "{}: {} {} ({})",
+            a.node,
+            if a.held { "holds" } else { "no longer holds" },
+            a.ip,
+            a.iface
+        ),
+        Record::Client(_) => return None,
         Record::End { reason, .. } => format!("run ends ({reason})"),
         Record::Power {
             node, on, reason, ..

@@ -142,3 +142,103 @@ fn yaml_syntax_errors_have_a_location() {
     assert!(got[0].starts_with("t.yaml:"), "{got:?}");
     assert!(!got[0].starts_with("t.yaml:0:0"), "{got:?}");
 }
+
+const CLUSTER: &str = "\
+suite: c
+defaults:
+  hang_timeout: 2s
+  node_heartbeat: 200ms
+  missed_heartbeats: 6
+scenarios:
+  - name: s
+    witness: true
+    nodes:
+      n1: { hang_recovery_action: 2 }
+      n2: { arp_probe: false }
+    groups:
+      sql: { ip: 10.77.0.100/24, owners: [n1, n2], disk: true }
+    faults:
+      - { kind: link_down, node: n2, network: all, at: 2s, for: 3s }
+    checks:
+      - { kind: failover_within, group: sql, within: 5s }
+      - { kind: no_ip_conflict, group: sql }
+      - { kind: group_state, group: sql, state: online, node: n1 }
+      - { kind: client_downtime, group: sql, max: 4s }
+      - { kind: events, node: n2, must: [poisoned], must_not: [ip_conflict] }
+      - { kind: quorum, held: [n1], lost: [n2] }
+    expect:
+      fail: [group_state]
+";
+
+#[test]
+fn cluster_scenarios_become_plans() {
+    let plan = parse_suite("c.yaml", CLUSTER).unwrap();
+    let sc = &plan.scenarios[0];
+    assert!(sc.witness && sc.is_cluster());
+    assert_eq!(
+        sc.nodes[0].settings.node_heartbeat,
+        Duration::from_millis(200)
+    );
+    assert!(!sc.nodes[1].settings.arp_probe);
+    assert_eq!(
+        sc.groups[0].ip,
+        "10.77.0.100".parse::<std::net::Ipv4Addr>().unwrap()
+    );
+    assert_eq!(
+        sc.faults[0].networks,
+        vec![crate::plan::Network::Public, crate::plan::Network::Private]
+    );
+    assert_eq!(sc.checks.len(), 6);
+    assert_eq!(
+        sc.checks[4],
+        CheckSpec::Events {
+            node: Some("n2".into()),
+            must: vec![EventKind::Poisoned],
+            must_not: vec![EventKind::IpConflict],
+        }
+    );
+}
+
+#[test]
+fn cluster_mistakes_are_located() {
+    let text = CLUSTER
+        .replace("10.77.0.100/24", "10.77.0.11/24")
+        .replace("network: all", "network: public2")
+        .replace("group: sql, within", "group: web, within")
+        .replace("must: [poisoned]", "must: [poisond]")
+        .replace("held: [n1]", "held: [n7]");
+    let got = issues(&text);
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert!(
+        got.iter()
+            .any(|g| g.starts_with("t.yaml:13:18: virtual IP 10.77.0.11 is a node")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|g| g.contains("network `public2` must be public, private or all")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|g| g.contains("unknown group `web` (this scenario has: sql)")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|g| g.contains("unknown event kind `poisond`")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().any(|g| g.contains("unknown node `n7`")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn link_down_needs_a_network_and_freeze_refuses_one() {
+    let text = CLUSTER.replace(", network: all", "");
+    assert!(issues(&text)[0].contains("fault `link_down` needs a `network`"));
+    let text = CLUSTER.replace("kind: link_down", "kind: freeze");
+    assert!(issues(&text)[0].contains("`network` does not apply to fault `freeze`"));
+}

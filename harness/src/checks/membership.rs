@@ -1,0 +1,180 @@
+//! `events` and `quorum`: what the nodes reported about themselves.
+
+use faultline_agent::events::EventKind;
+
+use super::{CheckResult, Verdict};
+use crate::plan::CheckSpec;
+use crate::trace::{ms_between, Trace};
+
+fn kind_name(kind: EventKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Each kind of `must` appears (on `node`, or on any node), and no kind of
+/// `must_not` does.
+pub fn events(
+    spec: &CheckSpec,
+    trace: &Trace,
+    node: Option<&str>,
+    must: &[EventKind],
+    must_not: &[EventKind],
+) -> CheckResult {
+    let start = trace.start().unwrap_or(0);
+    let whom = node
+        .map(|n| format!("`{n}`"))
+        .unwrap_or_else(|| "any node".into());
+    let mut problems = Vec::new();
+    let mut found = Vec::new();
+    for k in must {
+        match trace.events(node, Some(*k)).next() {
+            Some(e) => found.push(format!(
+                "{} at +{:.3} s on `{}`",
+                kind_name(*k),
+                ms_between(start, e.t) / 1e3,
+                e.node
+            )),
+            None => problems.push(format!("{} never appeared on {whom}", kind_name(*k))),
+        }
+    }
+    for k in must_not {
+        let seen: Vec<_> = trace.events(node, Some(*k)).collect();
+        if let Some(e) = seen.first() {
+            problems.push(format!(
+                "{} appeared {} time(s) on {whom}, first at +{:.3} s on `{}`",
+                kind_name(*k),
+                seen.len(),
+                ms_between(start, e.t) / 1e3,
+                e.node
+            ));
+        }
+    }
+    if problems.is_empty() {
+        let mut text = found.join(", ");
+        if !must_not.is_empty() {
+            if !text.is_empty() {
+                text.push_str("; ");
+            }
+            text.push_str(&format!(
+                "none of {} appeared",
+                must_not
+                    .iter()
+                    .map(|k| kind_name(*k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        CheckResult::new(spec, Verdict::Pass, text)
+    } else {
+        CheckResult::new(spec, Verdict::Fail, problems.join("; "))
+    }
+}
+
+/// Nodes in `held` gained quorum and never lost it; nodes in `lost` lost it
+/// at least once.
+pub fn quorum(spec: &CheckSpec, trace: &Trace, held: &[String], lost: &[String]) -> CheckResult {
+    let start = trace.start().unwrap_or(0);
+    let mut problems = Vec::new();
+    let mut r = CheckResult::new(spec, Verdict::Pass, String::new());
+    let mut said = Vec::new();
+    for n in held {
+        let gained = trace.events(Some(n), Some(EventKind::QuorumGained)).next();
+        let lost_at = gained.and_then(|g| {
+            trace
+                .events(Some(n), Some(EventKind::QuorumLost))
+                .find(|e| e.t > g.t)
+        });
+        match (gained, lost_at) {
+            (None, _) => problems.push(format!("`{n}` never gained quorum")),
+            (Some(_), Some(l)) => problems.push(format!(
+                "`{n}` lost quorum at +{:.3} s",
+                ms_between(start, l.t) / 1e3
+            )),
+            (Some(_), None) => said.push(format!("`{n}` held quorum throughout")),
+        }
+    }
+    for n in lost {
+        match trace.events(Some(n), Some(EventKind::QuorumLost)).next() {
+            Some(e) => {
+                let at = ms_between(start, e.t);
+                said.push(format!("`{n}` lost quorum at +{:.3} s", at / 1e3));
+                r = r.measure(&format!("{n}_lost_ms"), at);
+            }
+            None => problems.push(format!("`{n}` never lost quorum")),
+        }
+    }
+    if problems.is_empty() {
+        r.detail = said.join("; ");
+        r
+    } else {
+        r.verdict = Verdict::Fail;
+        r.detail = problems.join("; ");
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::fixtures::TraceBuilder;
+    use crate::checks::run_check;
+    use faultline_agent::events::Source;
+
+    #[test]
+    fn events_must_and_must_not() {
+        let mut b = TraceBuilder::cluster(&["n1", "n2"]);
+        b.event("n2", Source::Service, EventKind::IpConflict, 3000.0);
+        let trace = b.settled(6000).end(6100).build();
+        let spec = |node: &str, must: Vec<EventKind>, must_not: Vec<EventKind>| CheckSpec::Events {
+            node: Some(node.into()),
+            must,
+            must_not,
+        };
+        let r = run_check(
+            &spec("n2", vec![EventKind::IpConflict], vec![EventKind::Poisoned]),
+            &trace,
+        );
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.detail);
+        let r = run_check(&spec("n1", vec![EventKind::IpConflict], vec![]), &trace);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert!(
+            r.detail.contains("ip_conflict never appeared on `n1`"),
+            "{}",
+            r.detail
+        );
+        let r = run_check(&spec("n2", vec![], vec![EventKind::IpConflict]), &trace);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert!(
+            r.detail
+                .contains("ip_conflict appeared 1 time(s) on `n2`, first at +3.000 s"),
+            "{}",
+            r.detail
+        );
+    }
+
+    #[test]
+    fn quorum_held_and_lost() {
+        let mut b = TraceBuilder::cluster(&["n1", "n2"]);
+        b.event("n1", Source::Service, EventKind::QuorumGained, 100.0);
+        b.event("n2", Source::Service, EventKind::QuorumGained, 100.0);
+        b.event("n2", Source::Service, EventKind::QuorumLost, 3000.0);
+        let trace = b.settled(6000).end(6100).build();
+        let spec = |held: &[&str], lost: &[&str]| CheckSpec::Quorum {
+            held: held.iter().map(|s| s.to_string()).collect(),
+            lost: lost.iter().map(|s| s.to_string()).collect(),
+        };
+        let r = run_check(&spec(&["n1"], &["n2"]), &trace);
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.detail);
+        assert_eq!(r.measured["n2_lost_ms"], 3000.0);
+        let r = run_check(&spec(&["n2"], &["n1"]), &trace);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert!(
+            r.detail.contains("`n2` lost quorum at +3.000 s"),
+            "{}",
+            r.detail
+        );
+        assert!(r.detail.contains("`n1` never lost quorum"), "{}", r.detail);
+    }
+}
