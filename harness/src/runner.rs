@@ -259,40 +259,70 @@ impl Run<'_> {
     ) -> Result<Option<i32>, RunError> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let mut up: Vec<String> = Vec::new();
-        while up.len() < self.plan.nodes.len() {
+        // Up means every watchdog armed and, in a cluster, every group
+        // online somewhere: faults hit a cluster in its steady state.
+        let mut groups_online: Vec<String> = Vec::new();
+        while up.len() < self.plan.nodes.len() || groups_online.len() < self.plan.groups.len() {
             let wait = deadline.saturating_duration_since(Instant::now());
             select! {
-                recv(rx) -> r => if let Ok(r) = r {
-                    if let Record::Event(e) = &r {
-                        let ready = match self.plan.node(&e.node).map(|n| n.settings.hang_recovery_action) {
-                            Some(RecoveryAction::Disabled) => e.kind == EventKind::ServiceStarted,
-                            Some(_) => e.kind == EventKind::WatchdogArmed,
-                            None => false,
-                        };
-                        if ready && !up.contains(&e.node) {
-                            up.push(e.node.clone());
+                            recv(rx) -> r => if let Ok(r) = r {
+                                if let Record::Event(e) = &r {
+                                    let ready = match self.plan.node(&e.node).map(|n| n.settings.hang_recovery_action) {
+                                        Some(RecoveryAction::Disabled) => e.kind == EventKind::ServiceStarted,
+                                        Some(_) => e.kind == EventKind::WatchdogArmed,
+                                        None => false,
+                                    };
+                                    if ready && !up.contains(&e.node) {
+                                        up.push(e.node.clone());
+                                    }
+                                    if e.kind == EventKind::GroupOnline {
+                                        if let Some(g) = e.data.get("group").and_then(|g| g.as_str()) {
+                                            if !groups_online.iter().any(|x| x == g) {
+                                                groups_online.push(g.to_string());
+                                            }
+                                        }
+                                    }
+                                }
+                                self.push(r);
+                            },
+                            recv(exits) -> e => if let Ok((pid, status)) = e {
+                                if let Some(node) = self.node_of(pid) {
+                                    return Err(RunError::Host(format!(
+                                        "node {node} died while starting ({status}); see {}/agent.log",
+                                        self.lab.node(&node).map(|n| n.dir.display().to_string()).unwrap_or_default()
+                                    )));
+                                }
+                            },
+                            recv(signals) -> s => return Ok(Some(s.unwrap_or(libc::SIGINT))),
+                            default(wait) => {
+            let missing: Vec<&str> = self
+                                    .plan
+                                    .nodes
+                                    .iter()
+                                    .map(|n| n.name.as_str())
+                                    .filter(|n| !up.iter().any(|u| u == n))
+                                    .collect();
+                                let offline: Vec<&str> = self
+                                    .plan
+                                    .groups
+                                    .iter()
+                                    .map(|g| g.name.as_str())
+                                    .filter(|g| !groups_online.iter().any(|o| o == g))
+                                    .collect();
+                                let mut why = Vec::new();
+                                if !missing.is_empty() {
+                                    why.push(format!("node(s) {} did not come up (no armed watchdog)", missing.join(", ")));
+                                }
+                                if !offline.is_empty() {
+                                    why.push(format!("group(s) {} never came online", offline.join(", ")));
+                                }
+                                return Err(RunError::Host(format!(
+                                    "{} within {} s; see agent.log and cluster.log in the nodes' folders",
+                                    why.join(" and "),
+                                    STARTUP_TIMEOUT.as_secs()
+                                )));
+                            }
                         }
-                    }
-                    self.push(r);
-                },
-                recv(exits) -> e => if let Ok((pid, status)) = e {
-                    if let Some(node) = self.node_of(pid) {
-                        return Err(RunError::Host(format!(
-                            "node {node} died while starting ({status}); see {}/agent.log",
-                            self.lab.node(&node).map(|n| n.dir.display().to_string()).unwrap_or_default()
-                        )));
-                    }
-                },
-                recv(signals) -> s => return Ok(Some(s.unwrap_or(libc::SIGINT))),
-                default(wait) => {
-                    let missing: Vec<&str> = self.plan.nodes.iter().map(|n| n.name.as_str()).filter(|n| !up.iter().any(|u| u == n)).collect();
-                    return Err(RunError::Host(format!(
-                        "node(s) {} did not come up within {} s (no armed watchdog); see agent.log in their folders",
-                        missing.join(", "),
-                        STARTUP_TIMEOUT.as_secs()
-                    )));
-                }
-            }
         }
         Ok(None)
     }
