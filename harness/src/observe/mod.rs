@@ -4,4 +4,6 @@
 //! An observer only records; it never sends a frame, never changes a
 //! namespace's configuration, and judges nothing (checks do, over the trace).
 
+pub mod addr;
 pub mod arp;
+mod rtnl;
