@@ -6,4 +6,5 @@
 
 pub mod addr;
 pub mod arp;
+pub mod client;
 mod rtnl;
