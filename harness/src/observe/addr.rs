@@ -18,9 +18,11 @@
 //! socket keeps the namespace, and its veths, alive.
 //!
 //! Measured (root test `root_observe_addr_poll_round_over_three_namespaces`,
-//! debug build, 3 namespaces of 1-2 interfaces): one round, i.e. a stat of
-//! each namespace file plus a link and an address dump per namespace, takes
-//! about 0.1-0.3 ms, far below the 10 ms interval it is meant for.
+//! debug build, 3 namespaces of 2 interfaces, 5 ms interval, 199 rounds):
+//! one round, i.e. a stat of each namespace file plus a link and an address
+//! dump per namespace, took 0.25 ms on average and 0.47 ms at most, far
+//! below the 10 ms interval it is meant for. [`AddrStats`] reports it for
+//! every run.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
