@@ -20,8 +20,8 @@
 //! Measured (root test `root_observe_addr_poll_round_over_three_namespaces`,
 //! debug build, 3 namespaces of 2 interfaces, 5 ms interval, 199 rounds):
 //! one round, i.e. a stat of each namespace file plus a link and an address
-//! dump per namespace, took 0.25 ms on average and 0.47 ms at most, far
-//! below the 10 ms interval it is meant for. [`AddrStats`] reports it for
+//! dump per namespace, took 0.25 ms on average and 0.47 ms at most (release
+//! build: 0.15 ms and 0.25 ms), far below the 10 ms interval it is meant for. [`AddrStats`] reports it for
 //! every run.
 
 use std::collections::{BTreeMap, HashSet};
