@@ -4,5 +4,6 @@
 
 mod cli;
 mod root_arp;
+mod root_observe;
 mod root_runs;
 mod support;
