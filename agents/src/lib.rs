@@ -28,6 +28,7 @@ pub mod dump;
 pub mod emit;
 pub mod events;
 pub mod fence;
+pub mod groups;
 pub mod launch;
 pub mod protocol;
 pub mod service;
