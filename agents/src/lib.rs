@@ -30,6 +30,7 @@ pub mod events;
 pub mod fence;
 pub mod groups;
 pub mod launch;
+pub mod lease;
 pub mod protocol;
 pub mod service;
 pub mod supervisor;
