@@ -23,6 +23,7 @@
 pub mod arp;
 pub mod clock;
 pub mod cluster;
+pub mod clusvc;
 pub mod countdown;
 pub mod dump;
 pub mod emit;
@@ -52,4 +53,7 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The service received a poison packet and stopped at once (1118).
+    #[error("terminated as requested by node {0}")]
+    Poisoned(u32),
 }
