@@ -13,7 +13,9 @@
 //! The roles live in [`supervisor`], [`service`] and [`watchdog`] (with the
 //! pure [`countdown`], [`dump`], [`fence`], [`emit`] and the kernel wrappers
 //! in [`sys`]); membership, quorum and poison packets between nodes'
-//! services, as pure logic, are in [`cluster`]. The harness uses only
+//! services, as pure logic, are in [`cluster`]; group placement, as pure
+//! logic, in [`groups`]; the disk lease in [`lease`]; the service's cluster
+//! side (sockets, witness, groups online and offline) in [`clusvc`]. The harness uses only
 //! [`protocol`], [`events`], [`launch`] and [`arp`]: the data that crosses
 //! between the harness and a node, and the wire format both see. Nothing
 //! here knows about
