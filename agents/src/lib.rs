@@ -13,7 +13,9 @@
 //! The roles live in [`supervisor`], [`service`] and [`watchdog`] (with the
 //! pure [`countdown`], [`dump`], [`fence`], [`emit`] and the kernel wrappers
 //! in [`sys`]); membership, quorum and poison packets between nodes'
-//! services, as pure logic, are in [`cluster`]. The harness uses only
+//! services, as pure logic, are in [`cluster`]; group placement, as pure
+//! logic, in [`groups`]; the disk lease in [`lease`]; the service's cluster
+//! side (sockets, witness, groups online and offline) in [`clusvc`]. The harness uses only
 //! [`protocol`], [`events`], [`launch`] and [`arp`]: the data that crosses
 //! between the harness and a node, and the wire format both see. Nothing
 //! here knows about
@@ -23,12 +25,15 @@
 pub mod arp;
 pub mod clock;
 pub mod cluster;
+pub mod clusvc;
 pub mod countdown;
 pub mod dump;
 pub mod emit;
 pub mod events;
 pub mod fence;
+pub mod groups;
 pub mod launch;
+pub mod lease;
 pub mod protocol;
 pub mod service;
 pub mod supervisor;
@@ -50,4 +55,7 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The service received a poison packet and stopped at once (1118).
+    #[error("terminated as requested by node {0}")]
+    Poisoned(u32),
 }

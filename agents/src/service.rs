@@ -3,6 +3,11 @@
 //! (absolute deadlines, no drift) does its periodic work (open, read and
 //! close the database: a blocked open stalls it) and sends a heartbeat.
 //! On SIGTERM it tells the watchdog it is stopping and exits 0.
+//!
+//! With a `cluster` in the database it also runs the node's cluster side
+//! ([`crate::clusvc`]) in the same loop: membership, quorum, witness and
+//! resource groups. A poison packet makes it take its groups offline and
+//! exit at once with an error (the supervisor restarts it: 7031).
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -91,6 +96,16 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
             return Err(e.into());
         }
     };
+    let mut cluster = match db.cluster.as_ref() {
+        Some(c) => match crate::clusvc::Cluster::start(c, &launch.node) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                em.log(Level::Err, COMPONENT, &format!("cannot start: {e}"));
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     let signals = SignalFd::block(&[libc::SIGTERM, libc::SIGINT])
         .map_err(io_context("block SIGTERM and SIGINT"))?;
     let timer = Timer::new().map_err(io_context("create a timerfd"))?;
@@ -136,13 +151,22 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
     let mut seq = 0u64;
     let mut work_failing = false;
     loop {
+        let deadline = cluster
+            .as_ref()
+            .map_or(next, |c| c.next_deadline().min(next));
         timer
-            .set(Some(next))
+            .set(Some(deadline))
             .map_err(io_context("arm the timerfd"))?;
-        let mut fds = [sys::pollin(signals.fd()), sys::pollin(timer.fd())];
+        let mut fds = vec![sys::pollin(signals.fd()), sys::pollin(timer.fd())];
+        if let Some(c) = cluster.as_ref() {
+            fds.extend(c.fds().into_iter().map(sys::pollin));
+        }
         sys::poll(&mut fds, -1).map_err(io_context("poll"))?;
         if signals.next().is_some() {
             link.send(message(MessageKind::Stopping, seq));
+            if let Some(c) = cluster.as_mut() {
+                c.shutdown("service stopping", &mut em);
+            }
             let ev = em
                 .event(EventKind::ServiceStopping)
                 .with("heartbeats", seq)
@@ -151,10 +175,17 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
             em.emit(&ev, Level::Info, COMPONENT);
             return Ok(());
         }
-        if !sys::ready(&fds[1]) {
+        if sys::ready(&fds[1]) {
+            timer.clear();
+        }
+        if let Some(c) = cluster.as_mut() {
+            if let Err(from) = c.service(&mut em) {
+                return Err(StartError::Poisoned(from.0));
+            }
+        }
+        if monotonic_ns() < next {
             continue;
         }
-        timer.clear();
         match periodic_work(&clusdb) {
             Ok(()) if work_failing => {
                 work_failing = false;

@@ -161,6 +161,51 @@ pub enum ClusterMessage {
         /// The update.
         seq: u64,
     },
+    /// A fact about a resource group on the sender.
+    GroupEvent {
+        /// The sender.
+        from: NodeId,
+        /// The group's name.
+        group: String,
+        /// What happened to it there.
+        state: GroupState,
+    },
+}
+
+/// What a [`ClusterMessage::GroupEvent`] reports about a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupState {
+    /// The group is online on the sender.
+    Online,
+    /// Bringing the group online on the sender failed.
+    AttemptFailed,
+    /// The sender took the group offline.
+    Offline,
+    /// Every possible owner failed within the failover window: the group
+    /// stays offline, failed (sent by the lowest-id member of the side
+    /// holding quorum).
+    Failed,
+}
+
+impl GroupState {
+    fn code(self) -> u8 {
+        match self {
+            GroupState::Online => 1,
+            GroupState::AttemptFailed => 2,
+            GroupState::Offline => 3,
+            GroupState::Failed => 4,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            1 => GroupState::Online,
+            2 => GroupState::AttemptFailed,
+            3 => GroupState::Offline,
+            4 => GroupState::Failed,
+            _ => return None,
+        })
+    }
 }
 
 /// The cluster's shared secret. Its `Debug` never shows the bytes.
@@ -242,6 +287,7 @@ impl ClusterMessage {
             ClusterMessage::GumUpdate { .. } => 4,
             ClusterMessage::GumAck { .. } => 5,
             ClusterMessage::GumFail { .. } => 6,
+            ClusterMessage::GroupEvent { .. } => 7,
         }
     }
 
@@ -253,7 +299,8 @@ impl ClusterMessage {
             | ClusterMessage::Poison { from, .. }
             | ClusterMessage::GumUpdate { from, .. }
             | ClusterMessage::GumAck { from, .. }
-            | ClusterMessage::GumFail { from, .. } => *from,
+            | ClusterMessage::GumFail { from, .. }
+            | ClusterMessage::GroupEvent { from, .. } => *from,
         }
     }
 
@@ -289,6 +336,11 @@ impl ClusterMessage {
             }
             ClusterMessage::GumAck { seq, .. } | ClusterMessage::GumFail { seq, .. } => {
                 b.extend_from_slice(&seq.to_le_bytes());
+            }
+            ClusterMessage::GroupEvent { group, state, .. } => {
+                b.push(state.code());
+                b.extend_from_slice(&(group.len() as u32).to_le_bytes());
+                b.extend_from_slice(group.as_bytes());
             }
         }
         b
@@ -358,6 +410,7 @@ fn parse(kind: u8, body: &[u8]) -> Result<ClusterMessage, WireError> {
         4 => "gum update",
         5 => "gum ack",
         6 => "gum fail",
+        7 => "group event",
         k => return Err(WireError::UnknownKind(k)),
     };
     let bad = WireError::Malformed(what);
@@ -406,10 +459,16 @@ fn parse(kind: u8, body: &[u8]) -> Result<ClusterMessage, WireError> {
                 from,
                 seq: r.u64()?,
             },
-            _ => ClusterMessage::GumFail {
+            6 => ClusterMessage::GumFail {
                 from,
                 seq: r.u64()?,
             },
+            _ => {
+                let state = GroupState::from_code(r.u8()?)?;
+                let n = r.u32()? as usize;
+                let group = String::from_utf8(r.take(n)?.to_vec()).ok()?;
+                ClusterMessage::GroupEvent { from, group, state }
+            }
         })
     })()
     .ok_or(bad.clone())?;
@@ -552,6 +611,16 @@ mod tests {
                 from: NodeId(3),
                 seq: 10,
             },
+            ClusterMessage::GroupEvent {
+                from: NodeId(2),
+                group: "sql".into(),
+                state: GroupState::AttemptFailed,
+            },
+            ClusterMessage::GroupEvent {
+                from: NodeId(1),
+                group: String::new(),
+                state: GroupState::Failed,
+            },
         ]
     }
 
@@ -656,6 +725,58 @@ mod tests {
         assert_eq!(
             ClusterMessage::decode(&signed(1, &body), &key()),
             Err(WireError::Malformed("heartbeat"))
+        );
+    }
+
+    #[test]
+    fn group_events_round_trip_and_refuse_bad_states_and_names() {
+        for state in [
+            GroupState::Online,
+            GroupState::AttemptFailed,
+            GroupState::Offline,
+            GroupState::Failed,
+        ] {
+            let m = ClusterMessage::GroupEvent {
+                from: NodeId(3),
+                group: "exchange".into(),
+                state,
+            };
+            assert_eq!(
+                ClusterMessage::decode(&m.encode(&key()).unwrap(), &key()),
+                Ok(m)
+            );
+        }
+        let body = |state: u8, name: &[u8]| {
+            let mut b = 1u32.to_le_bytes().to_vec();
+            b.push(state);
+            b.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            b.extend_from_slice(name);
+            b
+        };
+        let bad = Err(WireError::Malformed("group event"));
+        assert_eq!(
+            ClusterMessage::decode(&signed(7, &body(9, b"g")), &key()),
+            bad
+        );
+        assert_eq!(
+            ClusterMessage::decode(&signed(7, &body(1, &[0xff, 0xfe])), &key()),
+            bad
+        );
+        let mut long = body(1, b"g");
+        long[5] = 200; // claims a longer name than the body holds
+        assert_eq!(ClusterMessage::decode(&signed(7, &long), &key()), bad);
+        // Forged with another key: never parsed.
+        let forger = ClusterKey::new(*b"not-the-cluster-key").unwrap();
+        let forged = ClusterMessage::GroupEvent {
+            from: NodeId(1),
+            group: "sql".into(),
+            state: GroupState::Offline,
+        }
+        .encode(&forger)
+        .unwrap();
+        assert_eq!(
+            ClusterMessage::decode(&forged, &key()),
+            Err(WireError::BadMac)
         );
     }
 
