@@ -24,6 +24,7 @@
 
 pub mod arp;
 pub mod clock;
+pub mod clusnet;
 pub mod cluster;
 pub mod clusvc;
 pub mod countdown;

@@ -120,7 +120,12 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
     let mut link = WatchdogLink {
         name: watchdog_socket_name(&launch.node),
         sock: None,
-        hello: message(MessageKind::Hello, 0),
+        // Hello's sequence number carries the incarnation: the watchdog
+        // sends the node heartbeats on this service start's behalf.
+        hello: message(
+            MessageKind::Hello,
+            cluster.as_ref().map_or(0, |c| c.incarnation()),
+        ),
         drops: 0,
     };
     let give_up = monotonic_ns() + CONNECT_FOR.as_nanos() as u64;

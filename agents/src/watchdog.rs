@@ -12,10 +12,11 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::clock::monotonic_ns;
+use crate::clusnet::NodeHeartbeats;
 use crate::countdown::{Countdown, Hang, Step};
 use crate::emit::{io_context, Emitter, Level};
 use crate::events::{hang_event_id, Event, EventKind, RecoveryAction, Source, BUGCHECK_CODE};
-use crate::launch::NodeLaunch;
+use crate::launch::{ClusterDb, NodeLaunch};
 use crate::protocol::{watchdog_socket_name, Message, MessageKind};
 use crate::sys::{self, SignalFd, Timer};
 use crate::StartError;
@@ -45,6 +46,10 @@ struct Watchdog {
     service: Option<(u32, OwnedFd)>,
     ring: VecDeque<Event>,
     malformed: u64,
+    /// This node's heartbeats to its peers, in a cluster (ClusNet's job).
+    heartbeats: Option<NodeHeartbeats>,
+    /// When the next node heartbeat is due, while they are being sent.
+    next_beat: Option<u64>,
 }
 
 /// Runs the watchdog of the node whose folder is `node_dir`; returns after
@@ -83,6 +88,22 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
     let timer = Timer::new().map_err(io_context("create a timerfd"))?;
     let signals = SignalFd::block(&[libc::SIGTERM, libc::SIGINT])
         .map_err(io_context("block SIGTERM and SIGINT"))?;
+    // Read once at start, off the hot path: who the peers are.
+    let heartbeats = match ClusterDb::load(&launch.clusdb_path()).map(|db| db.cluster) {
+        Ok(Some(cfg)) => match NodeHeartbeats::new(&cfg) {
+            Ok(hb) => Some(hb),
+            Err(e) => {
+                em.log(Level::Err, COMPONENT, &format!("no node heartbeats: {e}"));
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            em.log(Level::Warn, COMPONENT, &format!("no node heartbeats: {e}"));
+            None
+        }
+    };
+    let beat_timer = Timer::new().map_err(io_context("create a timerfd"))?;
     let mut w = Watchdog {
         launch,
         em,
@@ -90,6 +111,8 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
         service: None,
         ring: VecDeque::with_capacity(RING),
         malformed: 0,
+        heartbeats,
+        next_beat: None,
     };
     let ev =
         w.em.event(EventKind::WatchdogStarted)
@@ -97,7 +120,7 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
             .with("memory_locked", locked)
             .message(format!("Watchdog started, listening on @{name}"));
     w.emit(ev, Level::Info);
-    w.serve(&sock, &timer, &signals)
+    w.serve(&sock, &timer, &beat_timer, &signals)
 }
 
 impl Watchdog {
@@ -106,6 +129,7 @@ impl Watchdog {
         &mut self,
         sock: &UnixDatagram,
         timer: &Timer,
+        beat_timer: &Timer,
         signals: &SignalFd,
     ) -> Result<(), StartError> {
         let mut buf = [0u8; 64];
@@ -117,6 +141,7 @@ impl Watchdog {
                 sys::pollin(timer.fd()),
                 sys::pollin(pidfd),
                 sys::pollin(signals.fd()),
+                sys::pollin(beat_timer.fd()),
             ];
             sys::poll(&mut fds, -1).map_err(io_context("poll"))?;
             // Messages first: what the service sent before it died explains
@@ -132,6 +157,7 @@ impl Watchdog {
                 }
             }
             if sys::ready(&fds[2]) {
+                self.stop_beats();
                 if let Some(pid) = watched {
                     if self.service.as_ref().is_some_and(|(p, _)| *p == pid) {
                         self.service = None;
@@ -154,15 +180,57 @@ impl Watchdog {
                     self.on_hang(h, now);
                 }
             }
+            if sys::ready(&fds[4]) {
+                beat_timer.clear();
+                self.beat(monotonic_ns());
+            }
             timer
                 .set(self.countdown.deadline())
                 .map_err(io_context("arm the timerfd"))?;
+            beat_timer
+                .set(self.next_beat)
+                .map_err(io_context("arm the heartbeat timerfd"))?;
         }
+    }
+
+    /// Sends this node's heartbeats if they are due, and schedules the next.
+    fn beat(&mut self, now: u64) {
+        let (Some(hb), Some(due)) = (self.heartbeats.as_mut(), self.next_beat) else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        hb.beat();
+        let interval = hb.interval_ns();
+        // Absolute schedule; skip what a stall missed rather than bursting.
+        let mut next = due + interval;
+        if next <= now {
+            next = now + interval;
+        }
+        self.next_beat = Some(next);
+    }
+
+    fn stop_beats(&mut self) {
+        if let Some(hb) = self.heartbeats.as_mut() {
+            hb.stop();
+        }
+        self.next_beat = None;
     }
 
     fn on_message(&mut self, m: Message, now: u64) {
         match m.kind {
             MessageKind::Hello => {
+                // The node heartbeats go on whatever the action: they are
+                // the node's, not the countdown's. They stop with the
+                // service, so watch it even when monitoring is disabled.
+                if let Some(hb) = self.heartbeats.as_mut() {
+                    hb.start(m.seq);
+                    self.next_beat = Some(now);
+                    if self.service.as_ref().is_none_or(|(p, _)| *p != m.pid) {
+                        self.service = sys::pidfd_open(m.pid).ok().map(|fd| (m.pid, fd));
+                    }
+                }
                 if let Step::Armed(a) =
                     self.countdown
                         .on_hello(m.pid, m.hang_timeout_ms, m.action, now)
@@ -207,6 +275,7 @@ impl Watchdog {
                 self.remember(ev);
             }
             MessageKind::Stopping => {
+                self.stop_beats();
                 if self.countdown.on_service_gone(m.pid) == Step::Disarmed {
                     self.service = None;
                     self.disarmed(m.pid, "service stopping");
@@ -262,9 +331,11 @@ impl Watchdog {
                     "Watchdog timer timeout for the client process (ID {pid}) and it will terminate the client process."
                 ));
                 self.emit(ev, Level::Err);
-                if let Some((p, fd)) = self.service.take() {
-                    if p == pid {
-                        if let Err(e) = sys::pidfd_send_signal(&fd, libc::SIGKILL) {
+                // Keep watching it: its death (the pidfd) is what ends the
+                // node heartbeats, and so tells the peers the node is gone.
+                if let Some((p, fd)) = self.service.as_ref() {
+                    if *p == pid {
+                        if let Err(e) = sys::pidfd_send_signal(fd, libc::SIGKILL) {
                             self.em.log(
                                 Level::Err,
                                 COMPONENT,

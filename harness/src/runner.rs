@@ -7,6 +7,7 @@
 //! tears the lab down. It judges nothing: checks run on the finished trace.
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,10 +21,14 @@ use faultline_faults::link::LinkDown;
 use faultline_faults::process::{ExitStatus, Reaper, Spawn};
 
 use crate::collector::Collector;
+use crate::lab::APP_PORT;
 use crate::lab::{chain, Lab, LabError, LabNode};
+use crate::observe::addr::AddrObserver;
 use crate::observe::arp::ArpObserver;
+use crate::observe::client::Client;
 use crate::plan::{FaultKind, ScenarioPlan};
 use crate::report::terminal::Terminal;
+use crate::suite::CLIENT_HOST;
 use crate::trace::{FaultPhase, FaultRecord, Header, Record, Trace, TRACE_VERSION};
 
 /// How long every node has to come up (watchdog armed).
@@ -537,10 +542,19 @@ impl Run<'_> {
     }
 }
 
-/// The observers outside every node, feeding the trace.
+/// The observers outside every node, feeding the trace: ARP on the bridges,
+/// which namespaces hold each virtual IP, and the client.
 struct Observers {
     arp: Option<ArpObserver>,
+    addr: Option<AddrObserver>,
+    clients: Vec<Client>,
 }
+
+/// How often the address observer polls every namespace.
+const ADDR_INTERVAL: Duration = Duration::from_millis(10);
+/// How often the client tries each group, and how long it waits.
+const CLIENT_INTERVAL: Duration = Duration::from_millis(100);
+const CLIENT_TIMEOUT: Duration = Duration::from_millis(250);
 
 impl Observers {
     fn start(
@@ -548,10 +562,14 @@ impl Observers {
         plan: &ScenarioPlan,
         tx: &crossbeam_channel::Sender<Record>,
     ) -> Result<Observers, String> {
-        let mut o = Observers { arp: None };
-        if plan.groups.is_empty() {
+        let mut o = Observers {
+            arp: None,
+            addr: None,
+            clients: Vec::new(),
+        };
+        let Some(client_ns) = &lab.client else {
             return Ok(o);
-        }
+        };
         o.arp = Some(
             ArpObserver::start(
                 &lab.switch.path(),
@@ -560,10 +578,46 @@ impl Observers {
             )
             .map_err(|e| chain(&e))?,
         );
+        let nodes = lab
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.ns.path()))
+            .collect();
+        o.addr = Some(
+            AddrObserver::start(
+                nodes,
+                lab.vips.clone(),
+                ADDR_INTERVAL,
+                forward(tx, Record::Addr),
+            )
+            .map_err(|e| chain(&e))?,
+        );
+        // One client per group, so that one group's silence does not delay
+        // the others' attempts.
+        for g in &plan.groups {
+            let client = Client::start(
+                client_ns.path(),
+                vec![(g.name.clone(), SocketAddrV4::new(g.ip, APP_PORT))],
+                CLIENT_INTERVAL,
+                CLIENT_TIMEOUT,
+                Some(("public".to_string(), Ipv4Addr::new(10, 77, 0, CLIENT_HOST))),
+                forward(tx, Record::Client),
+            )
+            .map_err(|e| chain(&e))?;
+            o.clients.push(client);
+        }
         Ok(o)
     }
 
+    /// Stops every observer; before the lab is torn down, since an open
+    /// netlink socket keeps its namespace alive.
     fn stop(self) {
+        for c in self.clients {
+            let _ = c.stop();
+        }
+        if let Some(a) = self.addr {
+            let _ = a.stop();
+        }
         if let Some(a) = self.arp {
             let _ = a.stop();
         }

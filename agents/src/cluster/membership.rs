@@ -377,8 +377,12 @@ impl Membership {
         self.my_votes + self.peers.values().map(|p| p.votes).sum::<u32>() + self.cfg.witness_votes
     }
 
-    /// The heartbeats to send now, one per network; the caller sends them
-    /// every heartbeat interval.
+    /// This node's incarnation.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// This node's heartbeats for the next interval, one per network.
     pub fn heartbeats(&mut self) -> Vec<ClusterMessage> {
         self.heartbeat_seq += 1;
         self.cfg

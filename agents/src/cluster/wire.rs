@@ -233,6 +233,18 @@ impl ClusterKey {
         Ok(ClusterKey(bytes))
     }
 
+    /// A key from its hex text, as the configuration database holds it;
+    /// `None` when it is not hex or shorter than [`MIN_KEY_LEN`] bytes.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        if !text.len().is_multiple_of(2) {
+            return None;
+        }
+        let bytes = (0..text.len() / 2)
+            .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        ClusterKey::new(bytes).ok()
+    }
+
     fn mac(&self) -> HmacSha256 {
         // HMAC takes keys of any length; this cannot fail.
         HmacSha256::new_from_slice(&self.0).expect("hmac accepts any key length")

@@ -9,11 +9,16 @@
 //! nothing here blocks for longer than a non-blocking socket call or an
 //! `flock(LOCK_NB)`, so the watchdog heartbeat stays on time.
 //!
-//! The witness rule: a node whose view is forming (no quorum yet) tries the
-//! exclusive lock on `witness.lock_file` each interval (it gets it only if
-//! nobody holds it: a holder's lock is released with its process); the
-//! lowest-id member of a quorate view takes it if nobody holds it; a node
-//! that loses quorum or is poisoned releases it.
+//! The witness rule: the lowest-id member of a quorate view takes the
+//! exclusive lock on `witness.lock_file` if nobody holds it; a node whose
+//! view is forming (no quorum yet) tries it each interval, but only after
+//! `missed_heartbeats` intervals, long enough to hear peers that started with
+//! it (else nodes starting together race for it); it gets it only if nobody
+//! holds it (a holder's lock is released with its process); a node that
+//! loses quorum or is poisoned releases it.
+//!
+//! This node's own heartbeats are sent by the watchdog
+//! ([`crate::clusnet`]), not here.
 
 mod actions;
 pub mod worker;
@@ -59,6 +64,10 @@ pub struct Cluster {
     interval_ns: u64,
     next_tick: u64,
     settle_until: u64,
+    /// A node still forming its view claims the witness only after this:
+    /// long enough to hear its peers, so that nodes starting together do
+    /// not race for it, and the lowest id of the view they form takes it.
+    witness_grace_until: u64,
 }
 
 fn bad_config(what: String) -> StartError {
@@ -69,15 +78,17 @@ fn bad_config(what: String) -> StartError {
 }
 
 impl Cluster {
+    /// This service start's incarnation, which the watchdog puts in the
+    /// node heartbeats it sends for it.
+    pub fn incarnation(&self) -> u64 {
+        self.membership.incarnation()
+    }
+
     /// Binds the sockets, starts the worker and the membership as a new
     /// incarnation.
     pub fn start(cfg: &ClusterConfig, node: &str) -> Result<Cluster, StartError> {
         let me = NodeId(cfg.node_id);
-        let key = (0..cfg.key_hex.len() / 2)
-            .map(|i| u8::from_str_radix(cfg.key_hex.get(2 * i..2 * i + 2).unwrap_or("x"), 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .ok()
-            .and_then(|k| ClusterKey::new(k).ok())
+        let key = ClusterKey::from_hex(&cfg.key_hex)
             .ok_or_else(|| bad_config("use the cluster key: not hex of 16+ bytes".into()))?;
         let interval_ns = cfg.node_heartbeat_ms.max(1) * MS;
         let mcfg = MembershipConfig {
@@ -174,6 +185,8 @@ impl Cluster {
             interval_ns,
             next_tick: monotonic_ns(),
             settle_until: 0,
+            witness_grace_until: monotonic_ns()
+                + interval_ns * u64::from(cfg.missed_heartbeats.max(1)),
         })
     }
 
@@ -239,11 +252,8 @@ impl Cluster {
         let acts = self.membership.on_tick(now);
         self.apply(acts, em)?;
         self.arbitrate_witness(now, em)?;
-        for hb in self.membership.heartbeats() {
-            if let ClusterMessage::Heartbeat { network, .. } = hb {
-                self.send_all(&hb, Some(network));
-            }
-        }
+        // This node's heartbeats are not sent here: the watchdog sends them
+        // (crate::clusnet), so a hung service does not stop them.
         let lowest = self.membership.members().first() == Some(&self.me);
         for (group, state) in self
             .groups
@@ -260,7 +270,7 @@ impl Cluster {
         };
         let phase = self.membership.phase();
         let want = match phase {
-            Phase::Forming => true,
+            Phase::Forming => now >= self.witness_grace_until,
             Phase::Quorate => self.witness.is_some() || self.membership.members()[0] == self.me,
             Phase::NoQuorum | Phase::Poisoned => false,
         };

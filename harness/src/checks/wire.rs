@@ -50,7 +50,8 @@ pub fn no_ip_conflict(
     let window_ns = window.as_nanos() as u64;
     let mut problems = Vec::new();
     let mut wire_conflicts = 0usize;
-    let mut first_wire: Option<String> = None;
+    // Report the closest pair: the clearest evidence of two holders.
+    let mut closest: Option<(u64, u64, &str, &str)> = None;
     for (i, (t, mac)) in answers.iter().enumerate() {
         if let Some((t2, mac2)) = answers[i + 1..]
             .iter()
@@ -58,17 +59,21 @@ pub fn no_ip_conflict(
             .find(|(_, m)| m != mac)
         {
             wire_conflicts += 1;
-            first_wire.get_or_insert_with(|| {
-                format!(
-                    "{ip} answered on the wire by {} and {} {:.1} ms apart at {}",
-                    who(mac),
-                    who(mac2),
-                    ms_between(*t, *t2),
-                    at(*t)
-                )
-            });
+            if closest.is_none_or(|(a, b, _, _)| t2 - t < b - a) {
+                closest = Some((*t, *t2, mac, mac2));
+            }
         }
     }
+    let first_wire = closest.map(|(t, t2, mac, mac2)| {
+        format!(
+            "{ip} answered on the wire by {} and {} {:.1} ms apart at {} ({wire_conflicts} answers had a rival within {} ms)",
+            who(mac),
+            who(mac2),
+            ms_between(t, t2),
+            at(t),
+            window.as_millis()
+        )
+    });
     problems.extend(first_wire);
 
     let mut held: BTreeSet<String> = BTreeSet::new();

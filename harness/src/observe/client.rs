@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
+use faultline_agent::arp::{ArpFrame, ArpSocket};
 use faultline_agent::clock::monotonic_ns;
 use serde::{Deserialize, Serialize};
 
@@ -89,13 +90,17 @@ pub struct Client {
 impl Client {
     /// Starts probing `targets` (group, address) from the namespace at
     /// `netns`, one target after the other, a round every `interval`; each
-    /// connect and each read waits at most `timeout`. Returns once the
-    /// thread is inside the namespace.
+    /// connect and each read waits at most `timeout`. With `ask_arp`
+    /// (interface, own IP), each round also broadcasts an ARP request for
+    /// every target's IP, so that every holder answers on the wire where the
+    /// bridge observer sees it. Returns once the thread is inside the
+    /// namespace.
     pub fn start(
         netns: PathBuf,
         targets: Vec<(String, SocketAddrV4)>,
         interval: Duration,
         timeout: Duration,
+        ask_arp: Option<(String, Ipv4Addr)>,
         tx: Sender<ClientProbe>,
     ) -> Result<Client, ClientError> {
         if interval.is_zero() || timeout.is_zero() {
@@ -123,8 +128,20 @@ impl Client {
                     return;
                 }
                 drop(ns);
+                let asker = match ask_arp {
+                    Some((iface, ip)) => match ArpSocket::open(&iface) {
+                        Ok(sock) => Some((sock, ip)),
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(ClientError::Invalid(format!(
+                                "cannot open an ARP socket on {iface}: {e}"
+                            ))));
+                            return;
+                        }
+                    },
+                    None => None,
+                };
                 let _ = ready_tx.send(Ok(()));
-                run(&targets, interval, timeout, &flag, &tx);
+                run(&targets, interval, timeout, asker.as_ref(), &flag, &tx);
             })
             .map_err(ClientError::Thread)?;
         match ready_rx.recv() {
@@ -168,6 +185,7 @@ fn run(
     targets: &[(String, SocketAddrV4)],
     interval: Duration,
     timeout: Duration,
+    asker: Option<&(ArpSocket, Ipv4Addr)>,
     stop: &AtomicBool,
     tx: &Sender<ClientProbe>,
 ) {
@@ -177,6 +195,14 @@ fn run(
         if now < next {
             std::thread::sleep((next - now).min(STOP_CHECK));
             continue;
+        }
+        if let Some((sock, me)) = asker {
+            // Who has each virtual IP? Every holder answers; what comes back
+            // to this socket is not needed (the bridge observer records it).
+            for (_, addr) in targets {
+                let _ = sock.send(&ArpFrame::request(sock.mac(), *me, *addr.ip()));
+            }
+            while let Ok(Some(_)) = sock.try_recv_arp() {}
         }
         for (group, addr) in targets {
             if stop.load(Ordering::Relaxed) {
@@ -362,6 +388,7 @@ mod tests {
             target.clone(),
             Duration::from_millis(10),
             Duration::from_millis(10),
+            None,
             tx.clone(),
         )
         .unwrap_err();
@@ -371,6 +398,7 @@ mod tests {
             target,
             Duration::from_millis(10),
             Duration::ZERO,
+            None,
             tx,
         )
         .unwrap_err();

@@ -324,6 +324,7 @@ fn root_observe_client_is_answered_then_refused_once_the_server_stops() {
         vec![("web".into(), SocketAddrV4::new(VIP, PORT))],
         Duration::from_millis(20),
         Duration::from_millis(200),
+        None,
         tx,
     )
     .unwrap();
