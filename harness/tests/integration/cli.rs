@@ -37,11 +37,17 @@ fn missing_suite_file_is_invalid_input() {
 
 #[test]
 fn every_shipped_suite_is_valid() {
-    let out = faultline()
-        .arg("validate")
-        .arg(repo().join("suites/demo.yaml"))
-        .output()
-        .unwrap();
+    let mut suites = Vec::new();
+    for dir in ["suites", "suites/seeds"] {
+        for e in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                suites.push(p);
+            }
+        }
+    }
+    assert!(suites.len() >= 5, "{suites:?}");
+    let out = faultline().arg("validate").args(&suites).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 

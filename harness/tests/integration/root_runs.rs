@@ -183,3 +183,98 @@ fn root_kill_9_then_cleanup_leaves_nothing() {
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
     assert_eq!(leftovers(&id), Vec::<String>::new());
 }
+
+#[test]
+fn root_seed_suites_reproduce_seed_002_and_004_and_prove_the_fix() {
+    if skip_unless_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let seeds = repo().join("suites/seeds");
+    let out = faultline()
+        .arg("run")
+        .arg(seeds.join("terminate-leaves-ip.yaml"))
+        .arg(seeds.join("bugcheck-fences.yaml"))
+        .arg(seeds.join("poison-packet.yaml"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let scenario = |name: &str| {
+        report["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no scenario {name}"))
+            .clone()
+    };
+    let check = |sc: &serde_json::Value, kind: &str| {
+        sc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == kind)
+            .unwrap_or_else(|| panic!("no check {kind} in {sc}"))
+            .clone()
+    };
+
+    // Seed 002 with action 2: every other owner's probe is answered, the group fails.
+    let t = scenario("action-2-leaves-the-ip-answered");
+    let state = check(&t, "group_state");
+    assert_eq!(
+        (
+            state["verdict"].as_str(),
+            state["expected_failure"].as_bool()
+        ),
+        (Some("fail"), Some(true))
+    );
+    assert!(
+        state["detail"].as_str().unwrap().contains("failed"),
+        "{state}"
+    );
+
+    // Without the agents' probe, the harness sees the conflict on the wire itself.
+    let w = scenario("without-probe-the-wire-shows-two-macs");
+    let conflict = check(&w, "no_ip_conflict");
+    assert_eq!(conflict["verdict"], "fail");
+    let detail = conflict["detail"].as_str().unwrap();
+    for needle in [
+        "10.77.0.100",
+        "02:fa:00:00:01:01 (n1)",
+        "02:fa:00:00:01:02 (n2)",
+    ] {
+        assert!(detail.contains(needle), "{needle} missing from {detail}");
+    }
+
+    // Action 3: clean failover, measured.
+    let b = scenario("action-3-fences-and-fails-over");
+    assert_eq!(b["verdict"], "pass");
+    assert!(
+        check(&b, "failover_within")["measured"]["failover_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(
+        check(&b, "client_downtime")["measured"]["downtime_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+
+    // Seed 004: the node without quorum is poisoned.
+    let p = scenario("evicted-node-is-poisoned-when-the-path-returns");
+    assert_eq!(p["verdict"], "pass", "{p}");
+
+    for id in run_ids(&String::from_utf8_lossy(&out.stdout)) {
+        assert_eq!(
+            leftovers(&id),
+            Vec::<String>::new(),
+            "run {id} left things behind"
+        );
+    }
+}
