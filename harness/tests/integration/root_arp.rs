@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use faultline::observe::arp::{ArpObserver, ArpSeen};
@@ -15,95 +14,13 @@ use faultline_agent::arp::{
 };
 use faultline_faults::netns::NetNs;
 
-use crate::support::is_root;
+use crate::support::{is_root, Topology};
 
 const HELD: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const FREE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 const ASKER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 3);
 const BRIDGE: &str = "br0";
 const NIC: &str = "eth0";
-
-/// A switch namespace with bridge `br0` and node namespaces, each with an
-/// `eth0` on the bridge. Dropping it deletes every namespace it created.
-struct Topology {
-    sw: NetNs,
-    nodes: Vec<NetNs>,
-    created: Vec<NetNs>,
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for ns in self.created.iter().rev() {
-            if let Err(e) = ns.delete() {
-                eprintln!("cannot delete {}: {e}", ns.name());
-            }
-        }
-    }
-}
-
-impl Topology {
-    fn build(nodes: &[&str]) -> Topology {
-        static SEQ: AtomicU32 = AtomicU32::new(0);
-        let base = format!(
-            "fltest-arp-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut topo = Topology {
-            sw: NetNs::open(&format!("{base}-sw")),
-            nodes: Vec::new(),
-            created: Vec::new(),
-        };
-        // Each namespace joins `created` as soon as it exists, so a panic
-        // below still deletes it.
-        topo.sw = NetNs::create(topo.sw.name()).unwrap();
-        topo.created.push(topo.sw.clone());
-        topo.sw
-            .ip(&["link", "add", BRIDGE, "type", "bridge"])
-            .unwrap();
-        topo.sw.ip(&["link", "set", BRIDGE, "up"]).unwrap();
-        for node in nodes {
-            let ns = NetNs::create(&format!("{base}-{node}")).unwrap();
-            topo.created.push(ns.clone());
-            let port = format!("{node}-p");
-            topo.sw
-                .ip(&[
-                    "link",
-                    "add",
-                    &port,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    NIC,
-                    "netns",
-                    ns.name(),
-                ])
-                .unwrap();
-            topo.sw
-                .ip(&["link", "set", &port, "master", BRIDGE, "up"])
-                .unwrap();
-            ns.ip(&["link", "set", NIC, "up"]).unwrap();
-            topo.nodes.push(ns);
-        }
-        for ns in &topo.nodes {
-            wait_lower_up(ns, NIC);
-        }
-        topo
-    }
-}
-
-fn wait_lower_up(ns: &NetNs, iface: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let out = ns.ip(&["-o", "link", "show", iface]).unwrap();
-        if out.contains("LOWER_UP") && out.contains("state UP") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{iface} never came up: {out}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// Runs `f` on a thread that has entered `ns` (setns affects only it).
 fn in_netns<T: Send + 'static>(ns: &NetNs, f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -150,7 +67,7 @@ fn root_arp_probe_finds_the_holder_and_frees_an_unused_address() {
         eprintln!("skipped: needs root");
         return;
     }
-    let topo = Topology::build(&["a", "b"]);
+    let topo = Topology::build("arp", NIC, false, &["a", "b"]);
     let (a, b) = (&topo.nodes[0], &topo.nodes[1]);
     a.ip(&["addr", "add", &format!("{HELD}/24"), "dev", NIC])
         .unwrap();
@@ -227,7 +144,7 @@ fn root_arp_observer_sees_two_macs_answer_for_one_address() {
         eprintln!("skipped: needs root");
         return;
     }
-    let topo = Topology::build(&["a", "b", "c"]);
+    let topo = Topology::build("arp", NIC, false, &["a", "b", "c"]);
     let (a, b, c) = (&topo.nodes[0], &topo.nodes[1], &topo.nodes[2]);
     for ns in [a, b] {
         // The kernel accepts the same address in two namespaces silently.
@@ -275,7 +192,7 @@ fn root_arp_observer_stops_promptly_and_topology_leaves_nothing() {
     }
     let names: Vec<String>;
     {
-        let topo = Topology::build(&["a"]);
+        let topo = Topology::build("arp", NIC, false, &["a"]);
         names = topo.created.iter().map(|n| n.name().to_string()).collect();
         let (tx, _rx) = crossbeam_channel::unbounded();
         let observer = ArpObserver::start(&topo.sw.path(), &[BRIDGE], tx).unwrap();

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,91 +16,11 @@ use faultline::observe::addr::{AddrObserver, AddrSeen};
 use faultline::observe::client::{Client, ClientProbe};
 use faultline_faults::netns::NetNs;
 
-use crate::support::is_root;
+use crate::support::{is_root, Topology};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 100);
 const PORT: u16 = 7777;
-const BRIDGE: &str = "br0";
 const NIC: &str = "public";
-
-/// A switch namespace with bridge `br0` and node namespaces, each with a
-/// `public` veth on the bridge and the address 10.99.0.<n>/24 (n from 1).
-/// Dropping it deletes every namespace it created, even after a panic.
-struct Topology {
-    sw: NetNs,
-    nodes: Vec<NetNs>,
-    created: Vec<NetNs>,
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for ns in self.created.iter().rev() {
-            if let Err(e) = ns.delete() {
-                eprintln!("cannot delete {}: {e}", ns.name());
-            }
-        }
-    }
-}
-
-impl Topology {
-    fn build(nodes: &[&str]) -> Topology {
-        static SEQ: AtomicU32 = AtomicU32::new(0);
-        let base = format!(
-            "fltest-obs-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut topo = Topology {
-            sw: NetNs::open(&format!("{base}-sw")),
-            nodes: Vec::new(),
-            created: Vec::new(),
-        };
-        // Each namespace joins `created` as soon as it exists, so a panic
-        // below still deletes it.
-        topo.sw = NetNs::create(topo.sw.name()).unwrap();
-        topo.created.push(topo.sw.clone());
-        topo.sw
-            .ip(&["link", "add", BRIDGE, "type", "bridge"])
-            .unwrap();
-        topo.sw.ip(&["link", "set", BRIDGE, "up"]).unwrap();
-        for (i, node) in nodes.iter().enumerate() {
-            let ns = NetNs::create(&format!("{base}-{node}")).unwrap();
-            topo.created.push(ns.clone());
-            let port = format!("{node}-p");
-            topo.sw
-                .ip(&[
-                    "link",
-                    "add",
-                    &port,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    NIC,
-                    "netns",
-                    ns.name(),
-                ])
-                .unwrap();
-            topo.sw
-                .ip(&["link", "set", &port, "master", BRIDGE, "up"])
-                .unwrap();
-            ns.ip(&["addr", "add", &format!("10.99.0.{}/24", i + 1), "dev", NIC])
-                .unwrap();
-            ns.ip(&["link", "set", NIC, "up"]).unwrap();
-            topo.nodes.push(ns);
-        }
-        topo
-    }
-
-    /// (name, namespace file) of each node, named by its suffix.
-    fn observed(&self, names: &[&str]) -> Vec<(String, std::path::PathBuf)> {
-        names
-            .iter()
-            .zip(&self.nodes)
-            .map(|(n, ns)| (n.to_string(), ns.path()))
-            .collect()
-    }
-}
 
 /// Records received until `until` holds for everything so far, or 3 s.
 fn collect<T>(rx: &Receiver<T>, until: impl Fn(&[T]) -> bool) -> Vec<T> {
@@ -125,7 +45,7 @@ fn root_observe_addr_sees_an_address_taken_twice_then_released_by_link_down() {
         eprintln!("skipped: needs root");
         return;
     }
-    let topo = Topology::build(&["a", "b", "c"]);
+    let topo = Topology::build("obs", NIC, true, &["a", "b", "c"]);
     let (a, b) = (&topo.nodes[0], &topo.nodes[1]);
     let (tx, rx) = crossbeam_channel::unbounded();
     let observer = AddrObserver::start(
@@ -189,7 +109,7 @@ fn root_observe_addr_a_deleted_namespace_holds_nothing_and_is_let_go() {
         eprintln!("skipped: needs root");
         return;
     }
-    let topo = Topology::build(&["a", "b"]);
+    let topo = Topology::build("obs", NIC, true, &["a", "b"]);
     let b = &topo.nodes[1];
     b.ip(&["addr", "add", &format!("{VIP}/24"), "dev", NIC])
         .unwrap();
@@ -226,7 +146,7 @@ fn root_observe_addr_poll_round_over_three_namespaces() {
         eprintln!("skipped: needs root");
         return;
     }
-    let topo = Topology::build(&["a", "b", "c"]);
+    let topo = Topology::build("obs", NIC, true, &["a", "b", "c"]);
     let (tx, _rx) = crossbeam_channel::unbounded();
     let interval = Duration::from_millis(5);
     let observer =
@@ -312,7 +232,7 @@ fn root_observe_client_is_answered_then_refused_once_the_server_stops() {
         eprintln!("skipped: needs root");
         return;
     }
-    let topo = Topology::build(&["a", "c"]);
+    let topo = Topology::build("obs", NIC, true, &["a", "c"]);
     let (a, c) = (&topo.nodes[0], &topo.nodes[1]);
     a.ip(&["addr", "add", &format!("{VIP}/24"), "dev", NIC])
         .unwrap();

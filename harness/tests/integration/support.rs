@@ -82,3 +82,106 @@ pub fn write_suite(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// A switch namespace with bridge `br0` and node namespaces, each with a
+/// veth `nic` on the bridge (with address 10.99.0.<n>/24, n from 1, when
+/// `addresses`). Names start `fltest-<tag>-`. Dropping it deletes every
+/// namespace it created, even after a panic.
+pub struct Topology {
+    pub sw: faultline_faults::netns::NetNs,
+    pub nodes: Vec<faultline_faults::netns::NetNs>,
+    pub created: Vec<faultline_faults::netns::NetNs>,
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in self.created.iter().rev() {
+            if let Err(e) = ns.delete() {
+                eprintln!("cannot delete {}: {e}", ns.name());
+            }
+        }
+    }
+}
+
+impl Topology {
+    pub fn build(tag: &str, nic: &str, addresses: bool, nodes: &[&str]) -> Topology {
+        use faultline_faults::netns::NetNs;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let base = format!(
+            "fltest-{tag}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut topo = Topology {
+            sw: NetNs::open(&format!("{base}-sw")),
+            nodes: Vec::new(),
+            created: Vec::new(),
+        };
+        // Each namespace joins `created` as soon as it exists, so a panic
+        // below still deletes it.
+        topo.sw = NetNs::create(topo.sw.name()).unwrap();
+        topo.created.push(topo.sw.clone());
+        topo.sw
+            .ip(&["link", "add", "br0", "type", "bridge"])
+            .unwrap();
+        topo.sw.ip(&["link", "set", "br0", "up"]).unwrap();
+        for (i, node) in nodes.iter().enumerate() {
+            let ns = NetNs::create(&format!("{base}-{node}")).unwrap();
+            topo.created.push(ns.clone());
+            let port = format!("{node}-p");
+            topo.sw
+                .ip(&[
+                    "link",
+                    "add",
+                    &port,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    nic,
+                    "netns",
+                    ns.name(),
+                ])
+                .unwrap();
+            topo.sw
+                .ip(&["link", "set", &port, "master", "br0", "up"])
+                .unwrap();
+            if addresses {
+                ns.ip(&["addr", "add", &format!("10.99.0.{}/24", i + 1), "dev", nic])
+                    .unwrap();
+            }
+            ns.ip(&["link", "set", nic, "up"]).unwrap();
+            topo.nodes.push(ns);
+        }
+        for ns in &topo.nodes {
+            wait_lower_up(ns, nic);
+        }
+        topo
+    }
+
+    /// (name, namespace file) of each node.
+    pub fn observed(&self, names: &[&str]) -> Vec<(String, PathBuf)> {
+        names
+            .iter()
+            .zip(&self.nodes)
+            .map(|(n, ns)| (n.to_string(), ns.path()))
+            .collect()
+    }
+}
+
+/// Waits until `iface` in `ns` is up with carrier.
+pub fn wait_lower_up(ns: &faultline_faults::netns::NetNs, iface: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let out = ns.ip(&["-o", "link", "show", iface]).unwrap();
+        if out.contains("LOWER_UP") && out.contains("state UP") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{iface} never came up: {out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
