@@ -92,6 +92,9 @@ pub enum EventKind {
     /// Every possible owner failed within the failover window: the group
     /// stays offline, failed (1205). Data: `group`, `failed_on`.
     GroupFailed,
+    /// A cluster-wide update was applied, in sequence order (the global
+    /// update manager). Data: `seq`, `key`, `value`, `issuer`.
+    GlobalUpdate,
 }
 
 impl EventKind {

@@ -31,6 +31,7 @@ impl Cluster {
                 Action::PeerDown { peer } => {
                     ev = ev.with("peer", self.name_of(*peer)).with("peer_id", peer.0);
                     self.groups.on_member_down(*peer);
+                    self.gum_forget(*peer);
                     level = Level::Warn;
                 }
                 Action::Regroup { epoch, members } => {

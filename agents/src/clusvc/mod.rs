@@ -21,6 +21,7 @@
 //! ([`crate::clusnet`]), not here.
 
 mod actions;
+mod gum;
 pub mod worker;
 
 use std::fs::File;
@@ -68,6 +69,12 @@ pub struct Cluster {
     /// long enough to hear its peers, so that nodes starting together do
     /// not race for it, and the lowest id of the view they form takes it.
     witness_grace_until: u64,
+    /// This node's place in the global update sequence.
+    gum_rx: crate::cluster::gum::GumReceiver,
+    /// The issuing side, while this node is the locker.
+    gum_tx: Option<crate::cluster::gum::GumIssuer>,
+    /// The replicated cluster database: where each group is.
+    registry: std::collections::BTreeMap<String, String>,
 }
 
 fn bad_config(what: String) -> StartError {
@@ -185,6 +192,9 @@ impl Cluster {
             interval_ns,
             next_tick: monotonic_ns(),
             settle_until: 0,
+            gum_rx: crate::cluster::gum::GumReceiver::new(0),
+            gum_tx: None,
+            registry: std::collections::BTreeMap::new(),
             witness_grace_until: monotonic_ns()
                 + interval_ns * u64::from(cfg.missed_heartbeats.max(1)),
         })
@@ -228,7 +238,14 @@ impl Cluster {
                     Ok(ClusterMessage::GroupEvent { from, group, state }) => {
                         if self.membership.members().contains(&from) && from != self.me {
                             self.groups.on_fact(from, &group, state, now);
+                            self.record_fact(from, &group, state, em)?;
                         }
+                    }
+                    Ok(ClusterMessage::GumUpdate { from, seq, payload }) => {
+                        self.on_gum_update(from, seq, payload, em);
+                    }
+                    Ok(m @ (ClusterMessage::GumAck { .. } | ClusterMessage::GumFail { .. })) => {
+                        self.on_gum_answer(&m, em)?;
                     }
                     Ok(m) => {
                         let acts = self.membership.on_message(&m, now);
@@ -252,6 +269,7 @@ impl Cluster {
         let acts = self.membership.on_tick(now);
         self.apply(acts, em)?;
         self.arbitrate_witness(now, em)?;
+        self.gum_tick(now, em)?;
         // This node's heartbeats are not sent here: the watchdog sends them
         // (crate::clusnet), so a hung service does not stop them.
         let lowest = self.membership.members().first() == Some(&self.me);
@@ -323,6 +341,7 @@ impl Cluster {
                         .with("failed_on", names)
                         .message(format!("Cluster resource group '{group}' failed."));
                     em.emit(&ev, Level::Err, "FM");
+                    let _ = self.record_fact(self.me, &group, GroupState::Failed, em);
                     self.broadcast_group(group, GroupState::Failed);
                 }
             }
@@ -334,6 +353,7 @@ impl Cluster {
             Report::Event(ev, level) => em.emit(&ev, level, "FM"),
             Report::Online(g) => {
                 self.groups.local_online(&g);
+                let _ = self.record_fact(self.me, &g, GroupState::Online, em);
                 self.broadcast_group(g, GroupState::Online);
             }
             Report::Failed(g) => {

@@ -1,0 +1,186 @@
+//! The service's cluster side, continued: the global update manager wired
+//! to the wire. The cluster database it replicates is small: where each
+//! resource group is (`group/<name>` = `online@<node>`, `failed`,
+//! `offline`). The locker (lowest-id member of the side holding quorum)
+//! issues an update when a group fact changes; every member applies updates
+//! in sequence order and acknowledges them; a member that reports one out of
+//! order, or does not answer in time (a hung service still counted as a
+//! member because the watchdog heartbeats for it), is evicted and poisoned
+//! by the membership (`on_gum_failed`).
+//!
+//! Joining: a service that has applied nothing yet takes the first update it
+//! is sent as its starting point (it has no database to be behind on).
+//! Known gap: a restarted node that becomes the locker again (lowest id)
+//! issues from sequence 1; the others treat those as duplicates and keep
+//! their database, so nothing diverges among them, but the restarted node's
+//! own copy is not synchronised (no database transfer on join yet).
+//! Decisions about groups stay in [`crate::groups`]; this only replicates.
+
+use crate::clock::monotonic_ns;
+use crate::cluster::gum::{Delivery, GumIssuer, IssuerEvent};
+use crate::cluster::wire::{ClusterMessage, GroupState, NodeId};
+use crate::emit::{Emitter, Level};
+use crate::events::EventKind;
+
+use super::Cluster;
+
+impl Cluster {
+    /// How long the locker waits for every member to apply an update.
+    fn gum_timeout_ns(&self) -> u64 {
+        2 * self.interval_ns * u64::from(self.cfg.missed_heartbeats.max(1))
+    }
+
+    /// A group fact, learned from this node or a peer: the locker makes it
+    /// a cluster-wide update if the database does not already say so.
+    pub(super) fn record_fact(
+        &mut self,
+        node: NodeId,
+        group: &str,
+        state: GroupState,
+        em: &mut Emitter,
+    ) -> Result<(), NodeId> {
+        let value = match state {
+            GroupState::Online => format!("online@{}", self.name_of(node)),
+            GroupState::Failed => "failed".to_string(),
+            GroupState::Offline => "offline".to_string(),
+            GroupState::AttemptFailed => return Ok(()),
+        };
+        let key = format!("group/{group}");
+        if self.membership.locker() != Some(self.me) || self.registry.get(&key) == Some(&value) {
+            return Ok(());
+        }
+        let now = monotonic_ns();
+        let last = self.gum_rx.last_applied();
+        let timeout = self.gum_timeout_ns();
+        let issuer = self
+            .gum_tx
+            .get_or_insert_with(|| GumIssuer::new(self.me, last, timeout));
+        let to: Vec<NodeId> = self
+            .membership
+            .members()
+            .into_iter()
+            .filter(|m| *m != self.me)
+            .collect();
+        let msg = issuer.issue(format!("{key}={value}").into_bytes(), &to, now);
+        if let ClusterMessage::GumUpdate { seq, payload, .. } = &msg {
+            for peer in &to {
+                self.send_to(*peer, &msg, None);
+            }
+            if self.gum_rx.deliver(*seq) == Delivery::Apply {
+                self.apply_update(*seq, payload.clone(), self.me, em);
+            }
+        }
+        // An update to nobody else commits at once; nothing to wait for.
+        Ok(())
+    }
+
+    /// An update arrived from `from`.
+    pub(super) fn on_gum_update(
+        &mut self,
+        from: NodeId,
+        seq: u64,
+        payload: Vec<u8>,
+        em: &mut Emitter,
+    ) {
+        if !self.membership.members().contains(&from) || from == self.me {
+            return;
+        }
+        if self.gum_rx.last_applied() == 0 {
+            self.gum_rx = crate::cluster::gum::GumReceiver::new(seq.saturating_sub(1));
+        }
+        match self.gum_rx.deliver(seq) {
+            Delivery::Apply => self.apply_update(seq, payload, from, em),
+            Delivery::Duplicate => {}
+            Delivery::OutOfOrder { expected } => {
+                em.log(
+                    Level::Err,
+                    "GUM",
+                    &format!("update {seq} from node {from} arrived before {expected}: failing it"),
+                );
+            }
+        }
+        self.send_to(from, &self.gum_rx.answer(self.me, seq), None);
+    }
+
+    fn apply_update(&mut self, seq: u64, payload: Vec<u8>, issuer: NodeId, em: &mut Emitter) {
+        let text = String::from_utf8_lossy(&payload).into_owned();
+        let Some((key, value)) = text.split_once('=') else {
+            em.log(
+                Level::Err,
+                "GUM",
+                &format!("update {seq} is not key=value: {text}"),
+            );
+            return;
+        };
+        self.gum_rx.applied(seq);
+        self.registry.insert(key.to_string(), value.to_string());
+        let ev = em
+            .event(EventKind::GlobalUpdate)
+            .with("seq", seq)
+            .with("key", key)
+            .with("value", value)
+            .with("issuer", self.name_of(issuer))
+            .message(format!(
+                "Global update {seq} from node {issuer} applied: {key} = {value}."
+            ));
+        em.emit(&ev, Level::Info, "GUM");
+    }
+
+    /// A member answered an update this node issued.
+    pub(super) fn on_gum_answer(
+        &mut self,
+        msg: &ClusterMessage,
+        em: &mut Emitter,
+    ) -> Result<(), NodeId> {
+        let Some(issuer) = self.gum_tx.as_mut() else {
+            return Ok(());
+        };
+        let events = match *msg {
+            ClusterMessage::GumAck { from, seq } => issuer.on_ack(from, seq).into_iter().collect(),
+            ClusterMessage::GumFail { from, seq } => issuer.on_fail(from, seq),
+            _ => Vec::new(),
+        };
+        self.on_issuer_events(events, em)
+    }
+
+    /// Each tick: members that did not answer in time have failed.
+    pub(super) fn gum_tick(&mut self, now: u64, em: &mut Emitter) -> Result<(), NodeId> {
+        if self.membership.locker() != Some(self.me) {
+            // Another node issues now; it starts from what it applied.
+            self.gum_tx = None;
+            return Ok(());
+        }
+        let events = self
+            .gum_tx
+            .as_mut()
+            .map(|i| i.on_tick(now))
+            .unwrap_or_default();
+        self.on_issuer_events(events, em)
+    }
+
+    /// A member left: stop waiting for its answers.
+    pub(super) fn gum_forget(&mut self, node: NodeId) {
+        if let Some(i) = self.gum_tx.as_mut() {
+            let _ = i.forget(node);
+        }
+    }
+
+    fn on_issuer_events(
+        &mut self,
+        events: Vec<IssuerEvent>,
+        em: &mut Emitter,
+    ) -> Result<(), NodeId> {
+        for e in events {
+            if let IssuerEvent::Failed { node, seq } = e {
+                em.log(
+                    Level::Err,
+                    "GUM",
+                    &format!("node {node} failed global update {seq}: evicting and poisoning it"),
+                );
+                let acts = self.membership.on_gum_failed(node, monotonic_ns());
+                self.apply(acts, em)?;
+            }
+        }
+        Ok(())
+    }
+}
