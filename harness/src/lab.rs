@@ -213,7 +213,7 @@ impl Lab {
             let lab_node = self.build_node(i, node, work_dir, cluster)?;
             self.nodes.push(lab_node);
         }
-        if !scenario.groups.is_empty() {
+        if scenario.is_cluster() {
             let ns = NetNs::create(&format!("{NETNS_PREFIX}{}-cl", self.id))?;
             self.switch.ip(&[
                 "link",

@@ -15,5 +15,6 @@ pub mod observe;
 pub mod plan;
 pub mod report;
 pub mod runner;
+pub mod spoof;
 pub mod suite;
 pub mod trace;

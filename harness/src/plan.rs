@@ -157,17 +157,21 @@ pub enum FaultKind {
     /// Take a node's link to one network's bridge down (its switch port):
     /// the node is cut off from that network, both ways.
     LinkDown,
+    /// An intruder on the public network sends the node poison packets with
+    /// a key that is not the cluster's: they must be rejected.
+    ForgedPoison,
 }
 
 impl FaultKind {
     /// Every kind, for error messages.
-    pub const ALL: &'static [&'static str] = &["freeze", "link_down"];
+    pub const ALL: &'static [&'static str] = &["freeze", "link_down", "forged_poison"];
 
     /// Parses a kind name.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "freeze" => Some(FaultKind::Freeze),
             "link_down" => Some(FaultKind::LinkDown),
+            "forged_poison" => Some(FaultKind::ForgedPoison),
             _ => None,
         }
     }

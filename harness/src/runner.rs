@@ -21,13 +21,14 @@ use faultline_faults::link::LinkDown;
 use faultline_faults::process::{ExitStatus, Reaper, Spawn};
 
 use crate::collector::Collector;
-use crate::lab::APP_PORT;
 use crate::lab::{chain, Lab, LabError, LabNode};
+use crate::lab::{node_ip, APP_PORT, CLUSTER_PORT, NETWORKS};
 use crate::observe::addr::AddrObserver;
 use crate::observe::arp::ArpObserver;
 use crate::observe::client::Client;
 use crate::plan::{FaultKind, ScenarioPlan};
 use crate::report::terminal::Terminal;
+use crate::spoof::ForgedPoison;
 use crate::suite::CLIENT_HOST;
 use crate::trace::{FaultPhase, FaultRecord, Header, Record, Trace, TRACE_VERSION};
 
@@ -441,6 +442,25 @@ impl Run<'_> {
             FaultKind::Freeze => Box::new(Freeze {
                 target: self.lab_node(&f.node).service.clone(),
             }),
+            FaultKind::ForgedPoison => {
+                let index = self
+                    .plan
+                    .nodes
+                    .iter()
+                    .position(|n| n.name == f.node)
+                    .expect("validated node");
+                let Some(client) = &self.lab.client else {
+                    return Err(RunError::Host(
+                        "forged_poison needs a cluster (the client namespace)".into(),
+                    ));
+                };
+                Box::new(ForgedPoison {
+                    from_ns: client.path(),
+                    target: SocketAddrV4::new(node_ip(NETWORKS[0].2, index), CLUSTER_PORT),
+                    claimed_from: if index == 0 { 2 } else { 1 },
+                    to: index as u32 + 1,
+                })
+            }
             FaultKind::LinkDown => Box::new(LinkDown {
                 ns: self.lab.switch.clone(),
                 links: f.networks.iter().map(|n| Lab::port(&f.node, *n)).collect(),
@@ -567,7 +587,7 @@ impl Observers {
             addr: None,
             clients: Vec::new(),
         };
-        let Some(client_ns) = &lab.client else {
+        let Some(client_ns) = lab.client.as_ref().filter(|_| !plan.groups.is_empty()) else {
             return Ok(o);
         };
         o.arp = Some(

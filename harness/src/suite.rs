@@ -361,8 +361,15 @@ impl Validator {
             Some(d) => self.duration(d).unwrap_or(Duration::from_secs(60)),
             None => Duration::from_secs(60),
         };
+        let is_cluster = nodes.len() > 1 || !groups.is_empty() || witness;
         let mut faults = Vec::new();
         for f in &raw.faults {
+            if f.value.kind.value == "forged_poison" && !is_cluster {
+                self.issue(
+                    &f.value.kind,
+                    "fault `forged_poison` needs a cluster (two or more nodes, a group or a witness)",
+                );
+            }
             if let Some(fault) = self.fault(&f.value, &known) {
                 faults.push(fault);
             }

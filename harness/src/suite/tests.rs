@@ -242,3 +242,13 @@ fn link_down_needs_a_network_and_freeze_refuses_one() {
     let text = CLUSTER.replace("kind: link_down", "kind: freeze");
     assert!(issues(&text)[0].contains("`network` does not apply to fault `freeze`"));
 }
+
+#[test]
+fn forged_poison_needs_a_cluster() {
+    let text = DEMO.replace("kind: freeze", "kind: forged_poison");
+    let got = issues(&text);
+    assert!(
+        got[0].starts_with("t.yaml:10:15: fault `forged_poison` needs a cluster"),
+        "{got:?}"
+    );
+}
