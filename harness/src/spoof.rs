@@ -8,12 +8,13 @@
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use faultline_agent::clock::monotonic_ns;
 use faultline_agent::cluster::wire::{ClusterKey, ClusterMessage, NodeId, PoisonReason};
 use faultline_faults::fault::{Fault, FaultError, FaultGuard, Healed, Onset};
+
+use crate::observe::enter_netns;
 
 /// How many forged packets one injection sends.
 const PACKETS: usize = 3;
@@ -38,14 +39,7 @@ impl ForgedPoison {
         std::thread::spawn(move || -> Result<usize, String> {
             let ns = File::open(&me.from_ns)
                 .map_err(|e| format!("open {}: {e}", me.from_ns.display()))?;
-            // SAFETY: setns on a valid namespace descriptor, on this thread only.
-            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(format!(
-                    "setns {}: {}",
-                    me.from_ns.display(),
-                    std::io::Error::last_os_error()
-                ));
-            }
+            enter_netns(&ns).map_err(|e| format!("setns {}: {e}", me.from_ns.display()))?;
             let wrong = ClusterKey::new(monotonic_ns().to_le_bytes().repeat(4))
                 .map_err(|e| e.to_string())?;
             let msg = ClusterMessage::Poison {

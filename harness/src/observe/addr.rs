@@ -28,12 +28,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -41,6 +38,7 @@ use faultline_agent::clock::monotonic_ns;
 use serde::{Deserialize, Serialize};
 
 use super::rtnl::{RtnlError, RtnlSocket};
+use super::worker::{enter_netns, StartFailure, Worker};
 
 /// How long one netlink dump may take before the poll counts as failed.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -131,8 +129,7 @@ pub enum AddrError {
 /// within about one interval and closes its sockets.
 #[derive(Debug)]
 pub struct AddrObserver {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<AddrStats, AddrError>>>,
+    worker: Worker<Result<AddrStats, AddrError>>,
 }
 
 impl AddrObserver {
@@ -162,62 +159,30 @@ impl AddrObserver {
                 source,
             })?;
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let thread = std::thread::Builder::new()
-            .name("faultline-addr-observer".into())
-            .spawn(move || {
-                let mut poller = match Poller::new(nodes, ips, tx) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return Ok(AddrStats::default());
-                    }
-                };
-                let first = poller.first_round();
-                let failed = first.is_err();
-                let _ = ready_tx.send(first);
-                if failed {
-                    return Ok(AddrStats::default());
-                }
-                poller.run(interval, &flag)
-            })
-            .map_err(AddrError::Thread)?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(AddrObserver {
-                stop,
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(AddrError::Panicked)
-            }
-        }
+        let worker = Worker::start(
+            "faultline-addr-observer",
+            move || {
+                let mut poller = Poller::new(nodes, ips, tx)?;
+                poller.first_round()?;
+                Ok(poller)
+            },
+            move |mut poller: Poller, stop| poller.run(interval, stop),
+        )
+        .map_err(|f| match f {
+            StartFailure::Setup(e) => e,
+            StartFailure::Spawn(e) => AddrError::Thread(e),
+            StartFailure::Panicked => AddrError::Panicked,
+        })?;
+        Ok(AddrObserver { worker })
     }
 
     /// Stops the thread and reports how polling went; an error if polls of
     /// a node that still existed failed.
     pub fn stop(mut self) -> Result<AddrStats, AddrError> {
-        self.finish()
-    }
-
-    fn finish(&mut self) -> Result<AddrStats, AddrError> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| AddrError::Panicked)?,
-            None => Ok(AddrStats::default()),
-        }
-    }
-}
-
-impl Drop for AddrObserver {
-    fn drop(&mut self) {
-        let _ = self.finish();
+        self.worker
+            .stop()
+            .map_err(|()| AddrError::Panicked)?
+            .unwrap_or(Ok(AddrStats::default()))
     }
 }
 
@@ -508,19 +473,13 @@ fn open_in(own: &File, path: &Path) -> Result<(RtnlSocket, (u64, u64)), AddrErro
         path: path.to_path_buf(),
         source,
     })?;
-    // SAFETY: setns on a valid namespace descriptor; it changes only the
-    // calling thread, which is ours alone.
-    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(AddrError::Enter {
-            path: path.to_path_buf(),
-            source: io::Error::last_os_error(),
-        });
-    }
+    enter_netns(&ns).map_err(|source| AddrError::Enter {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let sock = RtnlSocket::open(DUMP_TIMEOUT);
-    // SAFETY: as above, back to the namespace the thread started in.
-    if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(AddrError::Return(io::Error::last_os_error()));
-    }
+    // Back to the namespace the thread started in.
+    enter_netns(own).map_err(AddrError::Return)?;
     let sock = sock.map_err(|e| AddrError::Enter {
         path: path.to_path_buf(),
         source: e.into(),

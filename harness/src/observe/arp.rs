@@ -8,13 +8,12 @@
 
 use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
+
+use super::worker::{enter_netns, StartFailure, Worker};
 use faultline_agent::arp::{ArpError, ArpKind, ArpSocket, MacAddr};
 use faultline_agent::clock::monotonic_ns;
 use serde::{Deserialize, Serialize};
@@ -76,8 +75,7 @@ pub enum ObserveError {
 /// within about 50 ms and closes its sockets.
 #[derive(Debug)]
 pub struct ArpObserver {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<(), ObserveError>>>,
+    worker: Worker<Result<(), ObserveError>>,
 }
 
 impl ArpObserver {
@@ -95,72 +93,34 @@ impl ArpObserver {
         })?;
         let path = netns_path.to_path_buf();
         let ifaces: Vec<String> = ifaces.iter().map(|s| s.to_string()).collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let thread = std::thread::Builder::new()
-            .name("faultline-arp-observer".into())
-            .spawn(move || {
-                let socks = match open_in(&ns, &path, &ifaces) {
-                    Ok(socks) => {
-                        drop(ns);
-                        let _ = ready_tx.send(Ok(()));
-                        socks
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return Ok(());
-                    }
-                };
-                watch(&socks, &flag, &tx)
-            })
-            .map_err(ObserveError::Thread)?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(ArpObserver {
-                stop,
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(ObserveError::Panicked)
-            }
-        }
+        let worker = Worker::start(
+            "faultline-arp-observer",
+            move || open_in(&ns, &path, &ifaces),
+            move |socks: Vec<ArpSocket>, stop| watch(&socks, stop, &tx),
+        )
+        .map_err(|f| match f {
+            StartFailure::Setup(e) => e,
+            StartFailure::Spawn(e) => ObserveError::Thread(e),
+            StartFailure::Panicked => ObserveError::Panicked,
+        })?;
+        Ok(ArpObserver { worker })
     }
 
     /// Stops the thread and reports how it ended.
     pub fn stop(mut self) -> Result<(), ObserveError> {
-        self.finish()
-    }
-
-    fn finish(&mut self) -> Result<(), ObserveError> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| ObserveError::Panicked)?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for ArpObserver {
-    fn drop(&mut self) {
-        let _ = self.finish();
+        self.worker
+            .stop()
+            .map_err(|()| ObserveError::Panicked)?
+            .unwrap_or(Ok(()))
     }
 }
 
 /// Enters the namespace (this thread only) and opens one socket per bridge.
 fn open_in(ns: &File, path: &Path, ifaces: &[String]) -> Result<Vec<ArpSocket>, ObserveError> {
-    // SAFETY: setns on a valid namespace descriptor; it changes only the
-    // calling thread, which is ours alone.
-    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(ObserveError::Enter {
-            path: path.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
+    enter_netns(ns).map_err(|source| ObserveError::Enter {
+        path: path.to_path_buf(),
+        source,
+    })?;
     ifaces
         .iter()
         .map(|iface| {

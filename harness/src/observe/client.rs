@@ -12,15 +12,14 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use faultline_agent::arp::{ArpFrame, ArpSocket};
+
+use super::worker::{enter_netns, StartFailure, Worker};
 use faultline_agent::clock::monotonic_ns;
 use serde::{Deserialize, Serialize};
 
@@ -83,8 +82,7 @@ pub enum ClientError {
 /// attempt in progress, i.e. within about twice the timeout.
 #[derive(Debug)]
 pub struct Client {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker<()>,
 }
 
 impl Client {
@@ -112,71 +110,43 @@ impl Client {
             path: netns.clone(),
             source,
         })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let thread = std::thread::Builder::new()
-            .name("faultline-client".into())
-            .spawn(move || {
-                // SAFETY: setns on a valid namespace descriptor; it changes
-                // only the calling thread, which is ours alone.
-                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    let _ = ready_tx.send(Err(ClientError::Enter {
-                        path: netns,
-                        source: io::Error::last_os_error(),
-                    }));
-                    return;
-                }
+        let worker = Worker::start(
+            "faultline-client",
+            move || {
+                enter_netns(&ns).map_err(|source| ClientError::Enter {
+                    path: netns,
+                    source,
+                })?;
                 drop(ns);
-                let asker = match ask_arp {
-                    Some((iface, ip)) => match ArpSocket::open(&iface) {
-                        Ok(sock) => Some((sock, ip)),
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(ClientError::Invalid(format!(
+                match ask_arp {
+                    Some((iface, ip)) => ArpSocket::open(&iface)
+                        .map(|sock| Some((sock, ip)))
+                        .map_err(|e| {
+                            ClientError::Invalid(format!(
                                 "cannot open an ARP socket on {iface}: {e}"
-                            ))));
-                            return;
-                        }
-                    },
-                    None => None,
-                };
-                let _ = ready_tx.send(Ok(()));
-                run(&targets, interval, timeout, asker.as_ref(), &flag, &tx);
-            })
-            .map_err(ClientError::Thread)?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Client {
-                stop,
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(ClientError::Panicked)
-            }
-        }
+                            ))
+                        }),
+                    None => Ok(None),
+                }
+            },
+            move |asker: Option<(ArpSocket, Ipv4Addr)>, stop| {
+                run(&targets, interval, timeout, asker.as_ref(), stop, &tx)
+            },
+        )
+        .map_err(|f| match f {
+            StartFailure::Setup(e) => e,
+            StartFailure::Spawn(e) => ClientError::Thread(e),
+            StartFailure::Panicked => ClientError::Panicked,
+        })?;
+        Ok(Client { worker })
     }
 
     /// Stops the thread.
     pub fn stop(mut self) -> Result<(), ClientError> {
-        self.finish()
-    }
-
-    fn finish(&mut self) -> Result<(), ClientError> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| ClientError::Panicked),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.finish();
+        self.worker
+            .stop()
+            .map(|_| ())
+            .map_err(|()| ClientError::Panicked)
     }
 }
 

@@ -11,3 +11,6 @@ pub mod addr;
 pub mod arp;
 pub mod client;
 mod rtnl;
+mod worker;
+
+pub(crate) use worker::enter_netns;
