@@ -11,6 +11,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::serde_text;
 
+/// The name a unit enum variant has in suites, traces and reports
+/// (its serde name, e.g. `link_down`, `ip_conflict`).
+pub fn snake_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// One suite file, validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuitePlan {

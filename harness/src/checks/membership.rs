@@ -3,15 +3,8 @@
 use faultline_agent::events::EventKind;
 
 use super::{CheckResult, Verdict};
-use crate::plan::CheckSpec;
+use crate::plan::{snake_name, CheckSpec};
 use crate::trace::{ms_between, Trace};
-
-fn kind_name(kind: EventKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
 
 /// Each kind of `must` appears (on `node`, or on any node), and no kind of
 /// `must_not` does.
@@ -32,11 +25,11 @@ pub fn events(
         match trace.events(node, Some(*k)).next() {
             Some(e) => found.push(format!(
                 "{} at +{:.3} s on `{}`",
-                kind_name(*k),
+                snake_name(k),
                 ms_between(start, e.t) / 1e3,
                 e.node
             )),
-            None => problems.push(format!("{} never appeared on {whom}", kind_name(*k))),
+            None => problems.push(format!("{} never appeared on {whom}", snake_name(k))),
         }
     }
     for k in must_not {
@@ -44,7 +37,7 @@ pub fn events(
         if let Some(e) = seen.first() {
             problems.push(format!(
                 "{} appeared {} time(s) on {whom}, first at +{:.3} s on `{}`",
-                kind_name(*k),
+                snake_name(k),
                 seen.len(),
                 ms_between(start, e.t) / 1e3,
                 e.node
@@ -61,7 +54,7 @@ pub fn events(
                 "none of {} appeared",
                 must_not
                     .iter()
-                    .map(|k| kind_name(*k))
+                    .map(snake_name)
                     .collect::<Vec<_>>()
                     .join(", ")
             ));

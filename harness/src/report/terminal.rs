@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 use faultline_agent::events::{EventKind, BUGCHECK_CODE};
 
 use crate::checks::{CheckResult, ScenarioResult, Verdict};
+use crate::plan::snake_name;
 use crate::trace::{FaultPhase, Record};
 
 /// Writes progress lines to stdout.
@@ -156,20 +157,20 @@ pub fn describe(rec: &Record) -> Option<String> {
             FaultPhase::Injected => format!(
                 "{}: fault {} in effect, confirmed {:.1} ms after the request ({})",
                 f.node,
-                kind_name(f.kind),
+                snake_name(&f.kind),
                 (f.t.saturating_sub(f.requested)) as f64 / 1e6,
                 f.evidence
             ),
             FaultPhase::Healed => format!(
                 "{}: fault {} healed ({})",
                 f.node,
-                kind_name(f.kind),
+                snake_name(&f.kind),
                 f.evidence
             ),
             FaultPhase::Failed => format!(
                 "{}: fault {} FAILED: {}",
                 f.node,
-                kind_name(f.kind),
+                snake_name(&f.kind),
                 f.evidence
             ),
         },
@@ -179,7 +180,7 @@ pub fn describe(rec: &Record) -> Option<String> {
                 Some(id) => format!(" {id}"),
                 None => String::new(),
             };
-            let kind = serde_json::to_value(e.kind).ok()?.as_str()?.to_string();
+            let kind = snake_name(&e.kind);
             let source = format!("{:?}", e.source).to_lowercase();
             let mut s = format!("{}: {source} {kind}{id}", e.node);
             if !e.message.is_empty() {
@@ -188,11 +189,4 @@ pub fn describe(rec: &Record) -> Option<String> {
             s
         }
     })
-}
-
-fn kind_name(kind: crate::plan::FaultKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
