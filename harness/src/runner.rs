@@ -7,7 +7,7 @@
 //! tears the lab down. It judges nothing: checks run on the finished trace.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,16 +21,15 @@ use faultline_faults::link::LinkDown;
 use faultline_faults::process::{ExitStatus, Reaper, Spawn};
 
 use crate::collector::Collector;
+
+mod observers;
 use crate::lab::{chain, Lab, LabError, LabNode};
-use crate::lab::{node_ip, APP_PORT, CLUSTER_PORT, NETWORKS};
-use crate::observe::addr::AddrObserver;
-use crate::observe::arp::ArpObserver;
-use crate::observe::client::Client;
+use crate::lab::{node_ip, CLUSTER_PORT, NETWORKS};
 use crate::plan::{FaultKind, ScenarioPlan};
 use crate::report::terminal::Terminal;
 use crate::spoof::ForgedPoison;
-use crate::suite::CLIENT_HOST;
 use crate::trace::{FaultPhase, FaultRecord, Header, Record, Trace, TRACE_VERSION};
+use observers::Observers;
 
 /// How long every node has to come up (watchdog armed).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -560,105 +559,6 @@ impl Run<'_> {
             self.term.line(&format!("  warning: {}", chain(&e)));
         }
     }
-}
-
-/// The observers outside every node, feeding the trace: ARP on the bridges,
-/// which namespaces hold each virtual IP, and the client.
-struct Observers {
-    arp: Option<ArpObserver>,
-    addr: Option<AddrObserver>,
-    clients: Vec<Client>,
-}
-
-/// How often the address observer polls every namespace.
-const ADDR_INTERVAL: Duration = Duration::from_millis(10);
-/// How often the client tries each group, and how long it waits.
-const CLIENT_INTERVAL: Duration = Duration::from_millis(100);
-const CLIENT_TIMEOUT: Duration = Duration::from_millis(250);
-
-impl Observers {
-    fn start(
-        lab: &Lab,
-        plan: &ScenarioPlan,
-        tx: &crossbeam_channel::Sender<Record>,
-    ) -> Result<Observers, String> {
-        let mut o = Observers {
-            arp: None,
-            addr: None,
-            clients: Vec::new(),
-        };
-        let Some(client_ns) = lab.client.as_ref().filter(|_| !plan.groups.is_empty()) else {
-            return Ok(o);
-        };
-        o.arp = Some(
-            ArpObserver::start(
-                &lab.switch.path(),
-                &["br-public", "br-private"],
-                forward(tx, Record::Arp),
-            )
-            .map_err(|e| chain(&e))?,
-        );
-        let nodes = lab
-            .nodes
-            .iter()
-            .map(|n| (n.name.clone(), n.ns.path()))
-            .collect();
-        o.addr = Some(
-            AddrObserver::start(
-                nodes,
-                lab.vips.clone(),
-                ADDR_INTERVAL,
-                forward(tx, Record::Addr),
-            )
-            .map_err(|e| chain(&e))?,
-        );
-        // One client per group, so that one group's silence does not delay
-        // the others' attempts.
-        for g in &plan.groups {
-            let client = Client::start(
-                client_ns.path(),
-                vec![(g.name.clone(), SocketAddrV4::new(g.ip, APP_PORT))],
-                CLIENT_INTERVAL,
-                CLIENT_TIMEOUT,
-                Some(("public".to_string(), Ipv4Addr::new(10, 77, 0, CLIENT_HOST))),
-                forward(tx, Record::Client),
-            )
-            .map_err(|e| chain(&e))?;
-            o.clients.push(client);
-        }
-        Ok(o)
-    }
-
-    /// Stops every observer; before the lab is torn down, since an open
-    /// netlink socket keeps its namespace alive.
-    fn stop(self) {
-        for c in self.clients {
-            let _ = c.stop();
-        }
-        if let Some(a) = self.addr {
-            let _ = a.stop();
-        }
-        if let Some(a) = self.arp {
-            let _ = a.stop();
-        }
-    }
-}
-
-/// A sender of observer records of type `T` that become trace records.
-fn forward<T: Send + 'static>(
-    tx: &crossbeam_channel::Sender<Record>,
-    wrap: fn(T) -> Record,
-) -> crossbeam_channel::Sender<T> {
-    let (t_tx, t_rx) = crossbeam_channel::unbounded::<T>();
-    let tx = tx.clone();
-    std::thread::spawn(move || {
-        for item in t_rx {
-            if tx.send(wrap(item)).is_err() {
-                return;
-            }
-        }
-    });
-    t_tx
 }
 
 fn host_description() -> String {

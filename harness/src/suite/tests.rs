@@ -1,4 +1,6 @@
 use super::*;
+use crate::plan::CheckSpec;
+use faultline_agent::events::EventKind;
 
 const DEMO: &str = "\
 suite: demo
