@@ -21,7 +21,7 @@ use faultline_agent::launch::{
 use faultline_faults::cgroup::{Cgroup, CgroupError, CgroupHost};
 use faultline_faults::netns::{NetError, NetNs};
 
-use crate::plan::{Network, NodePlan, ScenarioPlan};
+use crate::plan::{Network, NodePlan, NodeSettings, ScenarioPlan};
 use crate::suite::{CLIENT_HOST, NODE_HOST_BASE};
 use crate::trace::TopologyNode;
 
@@ -59,6 +59,18 @@ pub fn node_ip(prefix: &str, index: usize) -> Ipv4Addr {
 /// its node.
 pub fn node_mac(net: u8, index: usize) -> String {
     format!("02:fa:00:00:{net:02x}:{:02x}", index + 1)
+}
+
+/// A node's probe settings, as its configuration database holds them.
+fn arp_settings(s: &NodeSettings) -> ArpSettings {
+    ArpSettings {
+        probe: s.arp_probe,
+        probe_num: s.arp.probes,
+        probe_interval_ms: s.arp.probe_interval.as_millis() as u64,
+        probe_wait_ms: s.arp.probe_wait.as_millis() as u64,
+        announce_num: s.arp.announcements,
+        announce_interval_ms: s.arp.announce_interval.as_millis() as u64,
+    }
 }
 
 /// The client's MAC on the public network.
@@ -202,10 +214,7 @@ impl Lab {
         for (i, node) in scenario.nodes.iter().enumerate() {
             let cluster = cluster.clone().map(|c| ClusterConfig {
                 node_id: i as u32 + 1,
-                arp: ArpSettings {
-                    probe: node.settings.arp_probe,
-                    ..c.arp
-                },
+                arp: arp_settings(&node.settings),
                 node_heartbeat_ms: node.settings.node_heartbeat.as_millis() as u64,
                 missed_heartbeats: node.settings.missed_heartbeats,
                 ..c
@@ -284,14 +293,8 @@ impl Lab {
                     disk: g.disk,
                 })
                 .collect(),
-            arp: ArpSettings {
-                probe: true,
-                probe_num: 3,
-                probe_interval_ms: 50,
-                probe_wait_ms: 100,
-                announce_num: 2,
-                announce_interval_ms: 50,
-            },
+            // Per node; filled in by the caller.
+            arp: arp_settings(&NodeSettings::default()),
             failover_window_ms: scenario.failover_window.as_millis() as u64,
             shared_dir: shared.to_path_buf(),
         }

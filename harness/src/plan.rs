@@ -129,6 +129,41 @@ pub struct NodeSettings {
     /// Whether the agent probes a virtual IP (RFC 5227) before claiming it.
     #[serde(default = "default_true")]
     pub arp_probe: bool,
+    /// RFC 5227 timers of the agent's probe and announcements.
+    #[serde(default)]
+    pub arp: ArpTimers,
+}
+
+/// The agent's RFC 5227 timers, far shorter by default than the RFC's
+/// (3 probes 1-2 s apart, 2 s wait) so a failover takes a fraction of a
+/// second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArpTimers {
+    /// Probes sent.
+    pub probes: u32,
+    /// Between probes.
+    #[serde(with = "serde_text")]
+    pub probe_interval: Duration,
+    /// Waiting for an answer after the last probe.
+    #[serde(with = "serde_text")]
+    pub probe_wait: Duration,
+    /// Gratuitous announcements once the address is configured.
+    pub announcements: u32,
+    /// Between announcements.
+    #[serde(with = "serde_text")]
+    pub announce_interval: Duration,
+}
+
+impl Default for ArpTimers {
+    fn default() -> Self {
+        ArpTimers {
+            probes: 3,
+            probe_interval: Duration::from_millis(50),
+            probe_wait: Duration::from_millis(100),
+            announcements: 2,
+            announce_interval: Duration::from_millis(50),
+        }
+    }
 }
 
 fn default_node_heartbeat() -> Duration {
@@ -153,6 +188,7 @@ impl Default for NodeSettings {
             node_heartbeat: default_node_heartbeat(),
             missed_heartbeats: default_missed(),
             arp_probe: true,
+            arp: ArpTimers::default(),
         }
     }
 }

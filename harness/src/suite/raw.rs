@@ -81,6 +81,11 @@ pub(super) struct RawNode {
     pub(super) node_heartbeat: Option<S<Scalar>>,
     pub(super) missed_heartbeats: Option<S<Scalar>>,
     pub(super) arp_probe: Option<S<Scalar>>,
+    pub(super) arp_probes: Option<S<Scalar>>,
+    pub(super) arp_probe_interval: Option<S<Scalar>>,
+    pub(super) arp_probe_wait: Option<S<Scalar>>,
+    pub(super) arp_announcements: Option<S<Scalar>>,
+    pub(super) arp_announce_interval: Option<S<Scalar>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -254,3 +254,21 @@ fn forged_poison_needs_a_cluster() {
         "{got:?}"
     );
 }
+
+#[test]
+fn arp_timers_are_node_settings() {
+    let text = CLUSTER.replace(
+        "  missed_heartbeats: 6\n",
+        "  missed_heartbeats: 6\n  arp_probes: 2\n  arp_probe_wait: 300ms\n  arp_announcements: 0\n",
+    );
+    let plan = parse_suite("c.yaml", &text).unwrap();
+    let arp = &plan.scenarios[0].nodes[0].settings.arp;
+    assert_eq!((arp.probes, arp.announcements), (2, 0));
+    assert_eq!(arp.probe_wait, Duration::from_millis(300));
+    assert_eq!(arp.probe_interval, Duration::from_millis(50));
+    let bad = CLUSTER.replace(
+        "  missed_heartbeats: 6\n",
+        "  missed_heartbeats: 6\n  arp_probes: 0\n",
+    );
+    assert!(issues(&bad)[0].contains("arp_probes `0` must be a whole number from 1 to 10"));
+}

@@ -200,15 +200,27 @@ impl Validator {
             }
         }
         if let Some(m) = &raw.missed_heartbeats {
-            match m.value {
-                Scalar::Int(n) if (1..=1000).contains(&n) => s.missed_heartbeats = n as u32,
-                _ => self.issue(
-                    m,
-                    format!(
-                        "missed_heartbeats `{}` must be a whole number from 1 to 1000",
-                        m.value
-                    ),
-                ),
+            if let Some(n) = self.count(m, "missed_heartbeats", 1, 1000) {
+                s.missed_heartbeats = n;
+            }
+        }
+        if let Some(n) = &raw.arp_probes {
+            if let Some(n) = self.count(n, "arp_probes", 1, 10) {
+                s.arp.probes = n;
+            }
+        }
+        if let Some(n) = &raw.arp_announcements {
+            if let Some(n) = self.count(n, "arp_announcements", 0, 10) {
+                s.arp.announcements = n;
+            }
+        }
+        for (raw_d, slot) in [
+            (&raw.arp_probe_interval, &mut s.arp.probe_interval),
+            (&raw.arp_probe_wait, &mut s.arp.probe_wait),
+            (&raw.arp_announce_interval, &mut s.arp.announce_interval),
+        ] {
+            if let Some(d) = raw_d.as_ref().and_then(|d| self.duration(d)) {
+                *slot = d;
             }
         }
         if let Some(b) = &raw.arp_probe {
@@ -540,6 +552,22 @@ impl Validator {
             nodes.push(n.value.clone());
         }
         ok.then_some(nodes)
+    }
+
+    fn count(&mut self, raw: &Spanned<Scalar>, key: &str, min: i64, max: i64) -> Option<u32> {
+        match raw.value {
+            Scalar::Int(n) if (min..=max).contains(&n) => Some(n as u32),
+            _ => {
+                self.issue(
+                    raw,
+                    format!(
+                        "{key} `{}` must be a whole number from {min} to {max}",
+                        raw.value
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn boolean(&mut self, raw: &Spanned<Scalar>, key: &str) -> Option<bool> {
