@@ -10,10 +10,10 @@
 //!
 //! Joining: a service that has applied nothing yet takes the first update it
 //! is sent as its starting point (it has no database to be behind on).
-//! Known gap: a restarted node that becomes the locker again (lowest id)
-//! issues from sequence 1; the others treat those as duplicates and keep
-//! their database, so nothing diverges among them, but the restarted node's
-//! own copy is not synchronised (no database transfer on join yet).
+//! A restarted node that becomes the locker again (lowest id) issues from
+//! its own sequence; a member that has applied further answers such a stale
+//! update with a snapshot of its database at its sequence number
+//! (`snapshot` payload), which the locker adopts: database and sequence.
 //! Decisions about groups stay in [`crate::groups`]; this only replicates.
 
 use crate::clock::monotonic_ns;
@@ -23,6 +23,9 @@ use crate::emit::{Emitter, Level};
 use crate::events::EventKind;
 
 use super::Cluster;
+
+/// The payload prefix of a database snapshot (not an update).
+const SNAPSHOT: &[u8] = b"snapshot\n";
 
 impl Cluster {
     /// How long the locker waits for every member to apply an update.
@@ -85,8 +88,26 @@ impl Cluster {
         if !self.membership.members().contains(&from) || from == self.me {
             return;
         }
+        if let Some(snapshot) = payload.strip_prefix(SNAPSHOT) {
+            self.adopt_snapshot(from, seq, snapshot, em);
+            return;
+        }
         if self.gum_rx.last_applied() == 0 {
             self.gum_rx = crate::cluster::gum::GumReceiver::new(seq.saturating_sub(1));
+        }
+        if seq < self.gum_rx.last_applied() && self.membership.locker() == Some(from) {
+            // The locker is behind this node: it restarted. Send it the
+            // database at this node's sequence number.
+            let mut text = SNAPSHOT.to_vec();
+            for (k, v) in &self.registry {
+                text.extend_from_slice(format!("{k}={v}\n").as_bytes());
+            }
+            let msg = ClusterMessage::GumUpdate {
+                from: self.me,
+                seq: self.gum_rx.last_applied(),
+                payload: text,
+            };
+            self.send_to(from, &msg, None);
         }
         match self.gum_rx.deliver(seq) {
             Delivery::Apply => self.apply_update(seq, payload, from, em),
@@ -100,6 +121,36 @@ impl Cluster {
             }
         }
         self.send_to(from, &self.gum_rx.answer(self.me, seq), None);
+    }
+
+    /// A member sent its database because this node, the locker, was
+    /// behind: take it, and go on numbering from its sequence.
+    fn adopt_snapshot(&mut self, from: NodeId, seq: u64, snapshot: &[u8], em: &mut Emitter) {
+        if seq <= self.gum_rx.last_applied() {
+            return;
+        }
+        self.registry = String::from_utf8_lossy(snapshot)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.gum_rx = crate::cluster::gum::GumReceiver::new(seq);
+        if self.gum_tx.is_some() {
+            self.gum_tx = Some(GumIssuer::new(self.me, seq, self.gum_timeout_ns()));
+        }
+        let ev = em
+            .event(EventKind::GlobalUpdate)
+            .with("seq", seq)
+            .with("key", "*")
+            .with(
+                "value",
+                format!("snapshot of {} key(s)", self.registry.len()),
+            )
+            .with("issuer", self.name_of(from))
+            .message(format!(
+                "Cluster database taken from node {from} at global update {seq}."
+            ));
+        em.emit(&ev, Level::Info, "GUM");
     }
 
     fn apply_update(&mut self, seq: u64, payload: Vec<u8>, issuer: NodeId, em: &mut Emitter) {

@@ -156,7 +156,7 @@ pub fn no_detection(spec: &CheckSpec, trace: &Trace, node: Option<&str>) -> Chec
         if let Some(first) = detections.first() {
             let at = trace.start().map(|s| ms_between(s, *first)).unwrap_or(0.0);
             problems.push(format!(
-                "`{n}`: {} hang detection(s), the first at +{:.3} s",
+                "`{n}`: {} hang detection(s), the first at {:+.3} s",
                 detections.len(),
                 at / 1e3
             ));

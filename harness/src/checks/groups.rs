@@ -159,7 +159,7 @@ pub fn failover_within(
             })
             .map(|e| {
                 format!(
-                    "{} {:?} at +{:.3} s",
+                    "{} {:?} at {:+.3} s",
                     e.node,
                     e.kind,
                     ms_between(onset, e.t) / 1e3

@@ -24,7 +24,7 @@ pub fn events(
     for k in must {
         match trace.events(node, Some(*k)).next() {
             Some(e) => found.push(format!(
-                "{} at +{:.3} s on `{}`",
+                "{} at {:+.3} s on `{}`",
                 snake_name(k),
                 ms_between(start, e.t) / 1e3,
                 e.node
@@ -36,7 +36,7 @@ pub fn events(
         let seen: Vec<_> = trace.events(node, Some(*k)).collect();
         if let Some(e) = seen.first() {
             problems.push(format!(
-                "{} appeared {} time(s) on {whom}, first at +{:.3} s on `{}`",
+                "{} appeared {} time(s) on {whom}, first at {:+.3} s on `{}`",
                 snake_name(k),
                 seen.len(),
                 ms_between(start, e.t) / 1e3,
@@ -82,7 +82,7 @@ pub fn quorum(spec: &CheckSpec, trace: &Trace, held: &[String], lost: &[String])
         match (gained, lost_at) {
             (None, _) => problems.push(format!("`{n}` never gained quorum")),
             (Some(_), Some(l)) => problems.push(format!(
-                "`{n}` lost quorum at +{:.3} s",
+                "`{n}` lost quorum at {:+.3} s",
                 ms_between(start, l.t) / 1e3
             )),
             (Some(_), None) => said.push(format!("`{n}` held quorum throughout")),
@@ -92,7 +92,7 @@ pub fn quorum(spec: &CheckSpec, trace: &Trace, held: &[String], lost: &[String])
         match trace.events(Some(n), Some(EventKind::QuorumLost)).next() {
             Some(e) => {
                 let at = ms_between(start, e.t);
-                said.push(format!("`{n}` lost quorum at +{:.3} s", at / 1e3));
+                said.push(format!("`{n}` lost quorum at {:+.3} s", at / 1e3));
                 r = r.measure(&format!("{n}_lost_ms"), at);
             }
             None => problems.push(format!("`{n}` never lost quorum")),

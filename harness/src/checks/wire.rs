@@ -28,7 +28,7 @@ pub fn no_ip_conflict(
     };
     let ip = plan.ip;
     let start = trace.start().unwrap_or(0);
-    let at = |t: u64| format!("+{:.3} s", ms_between(start, t) / 1e3);
+    let at = |t: u64| format!("{:+.3} s", ms_between(start, t) / 1e3);
     let who = |mac: &str| {
         trace
             .node_of_mac(mac)
@@ -196,7 +196,7 @@ pub fn client_downtime(spec: &CheckSpec, trace: &Trace, group: &str, max: Durati
     let start = trace.start().unwrap_or(0);
     let gap_ms = longest.0 as f64 / 1e6;
     let text = format!(
-        "longest gap between answers {gap_ms:.1} ms, from +{:.3} s{} ({failed} of {} attempts unanswered)",
+        "longest gap between answers {gap_ms:.1} ms, from {:+.3} s{} ({failed} of {} attempts unanswered)",
         ms_between(start, longest.1) / 1e3,
         if longest.2 == last_probe && last_probe > last { " to the end" } else { "" },
         probes.len()
