@@ -252,22 +252,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let trace = dir.path().join("trace.sock");
         let listener = UnixDatagram::bind(&trace).unwrap();
-        let launch = NodeLaunch {
-            run_id: "r".into(),
-            node: "n1".into(),
-            node_dir: dir.path().into(),
-            state_dir: dir.path().into(),
-            trace_socket: trace,
-            cgroups: crate::launch::NodeCgroups {
-                service_procs: vec![],
-                watchdog_procs: vec![],
-                node_dirs: vec![],
-                kill_file: None,
-                pressure_dir: None,
-            },
-            links: vec![],
-            watchdog_rt_priority: 0,
-        };
+        let launch = NodeLaunch::bare("r", "n1", dir.path(), dir.path(), &trace);
         let mut em = Emitter::open(&launch, Source::Supervisor);
         let ev = em.event(EventKind::NodeStarted).message("hello");
         em.emit(&ev, Level::Warn, "SM");

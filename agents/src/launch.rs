@@ -58,6 +58,33 @@ pub struct NodeCgroups {
 }
 
 impl NodeLaunch {
+    /// A node outside any lab: no cgroups, no links to fence, a watchdog at
+    /// normal priority. For running the agents on their own (tests).
+    pub fn bare(
+        run_id: &str,
+        node: &str,
+        node_dir: &Path,
+        state_dir: &Path,
+        trace_socket: &Path,
+    ) -> Self {
+        NodeLaunch {
+            run_id: run_id.to_string(),
+            node: node.to_string(),
+            node_dir: node_dir.to_path_buf(),
+            state_dir: state_dir.to_path_buf(),
+            trace_socket: trace_socket.to_path_buf(),
+            cgroups: NodeCgroups {
+                service_procs: vec![],
+                watchdog_procs: vec![],
+                node_dirs: vec![],
+                kill_file: None,
+                pressure_dir: None,
+            },
+            links: vec![],
+            watchdog_rt_priority: 0,
+        }
+    }
+
     /// Reads `agent.json` from a node folder.
     pub fn load(node_dir: &Path) -> Result<Self, LoadError> {
         load_json(&node_dir.join(LAUNCH_FILE))

@@ -159,22 +159,13 @@ fn root_group_online_on_first_owner_and_forged_poison_is_only_rejected() {
         trace
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        let launch = NodeLaunch {
-            run_id: "it".into(),
-            node: format!("n{}", i + 1),
-            node_dir: dir.path().into(),
-            state_dir: state.clone(),
-            trace_socket: trace_path,
-            cgroups: NodeCgroups {
-                service_procs: vec![],
-                watchdog_procs: vec![],
-                node_dirs: vec![],
-                kill_file: None,
-                pressure_dir: None,
-            },
-            links: vec![],
-            watchdog_rt_priority: 0,
-        };
+        let launch = NodeLaunch::bare(
+            "it",
+            &format!("n{}", i + 1),
+            dir.path(),
+            &state,
+            &trace_path,
+        );
         std::fs::write(
             dir.path().join(LAUNCH_FILE),
             serde_json::to_vec(&launch).unwrap(),

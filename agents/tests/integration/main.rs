@@ -8,7 +8,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use faultline_agent::events::{Event, EventKind, RecoveryAction};
-use faultline_agent::launch::{ClusterDb, NodeCgroups, NodeLaunch};
+use faultline_agent::launch::{ClusterDb, NodeLaunch};
 
 const MS: u64 = 1_000_000;
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -35,28 +35,14 @@ impl Node {
         trace
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        let launch = NodeLaunch {
-            run_id: "it".into(),
-            // Unique per process and per test: `cargo test` runs tests as
-            // threads of one process.
-            node: format!(
-                "it{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ),
-            node_dir: dir.path().into(),
-            state_dir: state.clone(),
-            trace_socket: trace_path,
-            cgroups: NodeCgroups {
-                service_procs: vec![],
-                watchdog_procs: vec![],
-                node_dirs: vec![],
-                kill_file: None,
-                pressure_dir: None,
-            },
-            links: vec![],
-            watchdog_rt_priority: 0,
-        };
+        // Unique per process and per test: `cargo test` runs tests as
+        // threads of one process.
+        let node = format!(
+            "it{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let launch = NodeLaunch::bare("it", &node, dir.path(), &state, &trace_path);
         std::fs::write(
             dir.path().join("agent.json"),
             serde_json::to_vec(&launch).unwrap(),
