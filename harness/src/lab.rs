@@ -144,6 +144,23 @@ pub struct Lab {
     torn_down: bool,
 }
 
+/// The environment variable that makes faultline use one cgroup2 mount as
+/// if the host were pure cgroup v2 (e.g. `/sys/fs/cgroup/unified` on a
+/// hybrid host), to exercise the v2 path where the host is not v2.
+pub const CGROUP_V2_ROOT_ENV: &str = "FAULTLINE_CGROUP_V2_ROOT";
+
+/// The host's cgroups as faultline uses them: detected, or the cgroup2
+/// mount named by [`CGROUP_V2_ROOT_ENV`] used as a pure v2 hierarchy.
+pub fn host_cgroups() -> Result<CgroupHost, CgroupError> {
+    match std::env::var_os(CGROUP_V2_ROOT_ENV) {
+        Some(root) => Ok(CgroupHost::with_roots(
+            Default::default(),
+            Some(PathBuf::from(root)),
+        )),
+        None => CgroupHost::detect(),
+    }
+}
+
 /// A fresh run id: six lowercase letters and digits.
 pub fn new_run_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

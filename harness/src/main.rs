@@ -160,7 +160,7 @@ fn preflight(agent: &Path) -> Result<CgroupHost, String> {
             agent.display()
         ));
     }
-    CgroupHost::detect().map_err(|e| chain(&e))
+    faultline::lab::host_cgroups().map_err(|e| chain(&e))
 }
 
 fn cmd_run(
@@ -331,7 +331,7 @@ fn cmd_doctor() -> i32 {
 }
 
 fn cmd_cleanup(dry_run: bool) -> i32 {
-    let host = match CgroupHost::detect() {
+    let host = match faultline::lab::host_cgroups() {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {}", chain(&e));

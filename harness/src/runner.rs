@@ -563,7 +563,7 @@ impl Run<'_> {
 
 fn host_description() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cgroups = CgroupHost::detect()
+    let cgroups = crate::lab::host_cgroups()
         .map(|h| h.capabilities().version.to_string())
         .unwrap_or_else(|_| "unknown".into());
     format!("linux {} cgroup {cgroups}", kernel.trim())

@@ -278,3 +278,34 @@ fn root_seed_suites_reproduce_seed_002_and_004_and_prove_the_fix() {
         );
     }
 }
+
+/// The pure cgroup v2 path (one cgroup2 hierarchy: `cgroup.procs`,
+/// `cgroup.freeze`, `cgroup.kill`), on this host's cgroup2 mount, leaving
+/// nothing behind.
+#[test]
+fn root_demo_passes_on_the_pure_cgroup_v2_path() {
+    if skip_unless_root() {
+        return;
+    }
+    let root = std::path::Path::new("/sys/fs/cgroup/unified");
+    let v2_root = if root.join("cgroup.procs").exists() {
+        root
+    } else if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        std::path::Path::new("/sys/fs/cgroup")
+    } else {
+        eprintln!("skipped: no cgroup2 mount");
+        return;
+    };
+    let out = faultline()
+        .env("FAULTLINE_CGROUP_V2_ROOT", v2_root)
+        .arg("run")
+        .arg(repo().join("suites/demo.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("cgroup.events: frozen 1"), "{stdout}");
+    for id in run_ids(&stdout) {
+        assert_eq!(leftovers(&id), Vec::<String>::new());
+    }
+}
