@@ -133,6 +133,9 @@ impl Watchdog {
         signals: &SignalFd,
     ) -> Result<(), StartError> {
         let mut buf = [0u8; 64];
+        // What the heartbeat timer is armed for: re-armed only on change, so
+        // a service heartbeat costs no extra syscall.
+        let mut beat_armed: Option<u64> = None;
         loop {
             let pidfd = self.service.as_ref().map_or(-1, |(_, fd)| fd.as_raw_fd());
             let watched = self.service.as_ref().map(|(pid, _)| *pid);
@@ -187,9 +190,12 @@ impl Watchdog {
             timer
                 .set(self.countdown.deadline())
                 .map_err(io_context("arm the timerfd"))?;
-            beat_timer
-                .set(self.next_beat)
-                .map_err(io_context("arm the heartbeat timerfd"))?;
+            if self.next_beat != beat_armed {
+                beat_timer
+                    .set(self.next_beat)
+                    .map_err(io_context("arm the heartbeat timerfd"))?;
+                beat_armed = self.next_beat;
+            }
         }
     }
 

@@ -77,8 +77,14 @@ impl ScenarioPlan {
     /// Whether the nodes form a cluster (membership between them), rather
     /// than one node running alone.
     pub fn is_cluster(&self) -> bool {
-        self.nodes.len() > 1 || !self.groups.is_empty() || self.witness
+        forms_cluster(self.nodes.len(), !self.groups.is_empty(), self.witness)
     }
+}
+
+/// Whether nodes form a cluster: more than one, or any group or witness.
+/// One rule for the validator (before a plan exists) and the plan.
+pub fn forms_cluster(nodes: usize, has_groups: bool, witness: bool) -> bool {
+    nodes > 1 || has_groups || witness
 }
 
 /// A resource group.
@@ -413,10 +419,5 @@ impl CheckSpec {
             CheckSpec::GroupState { node, .. } => node.as_deref(),
             _ => None,
         }
-    }
-
-    /// What the check is about, for report labels: a group or a node.
-    pub fn subject(&self) -> Option<&str> {
-        self.group().or(self.node())
     }
 }

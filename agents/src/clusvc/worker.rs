@@ -103,6 +103,11 @@ impl Reporter {
     fn new_event(&self, kind: EventKind) -> Event {
         Event::now(&self.node, Source::Service, kind)
     }
+
+    /// An event about `group`.
+    fn group_event(&self, kind: EventKind, group: &str) -> Event {
+        self.new_event(kind).with("group", group)
+    }
 }
 
 /// Set once the service is stopping or poisoned: no address is added after
@@ -123,8 +128,7 @@ pub fn run(jobs: Receiver<Job>, rep: Reporter, abort: Abort) {
                 Ok(app) => {
                     apps.insert(spec.name.clone(), app);
                     let ev = rep
-                        .new_event(EventKind::GroupOnline)
-                        .with("group", spec.name.as_str())
+                        .group_event(EventKind::GroupOnline, &spec.name)
                         .with("ip", spec.ip.to_string())
                         .message(format!("Cluster group '{}' is online.", spec.name));
                     rep.event(ev, Level::Info);
@@ -132,8 +136,7 @@ pub fn run(jobs: Receiver<Job>, rep: Reporter, abort: Abort) {
                 }
                 Err(reason) => {
                     let ev = rep
-                        .new_event(EventKind::GroupOnlineFailed)
-                        .with("group", spec.name.as_str())
+                        .group_event(EventKind::GroupOnlineFailed, &spec.name)
                         .with("reason", reason.as_str())
                         .message(format!(
                             "Cluster resource group '{}' failed: {reason}.",
@@ -150,8 +153,7 @@ pub fn run(jobs: Receiver<Job>, rep: Reporter, abort: Abort) {
                 }
                 let _ = ip_addr("del", &spec);
                 let ev = rep
-                    .new_event(EventKind::GroupOffline)
-                    .with("group", spec.name.as_str())
+                    .group_event(EventKind::GroupOffline, &spec.name)
                     .with("reason", reason.as_str())
                     .message(format!(
                         "Cluster group '{}' is offline ({reason}).",
@@ -169,8 +171,7 @@ fn online(spec: &GroupSpec, rep: &Reporter, abort: &Abort) -> Result<App, String
         let l =
             lease::take(&path, &rep.node).map_err(|e| format!("cannot reserve the disk: {e}"))?;
         let ev = rep
-            .new_event(EventKind::DiskReserved)
-            .with("group", spec.name.as_str())
+            .group_event(EventKind::DiskReserved, &spec.name)
             .with("generation", l.generation)
             .message(format!(
                 "Disk of group '{}' reserved (generation {}).",
@@ -186,8 +187,7 @@ fn online(spec: &GroupSpec, rep: &Reporter, abort: &Abort) -> Result<App, String
             Ok(ProbeOutcome::Free) => {}
             Ok(ProbeOutcome::Conflict { mac, .. }) => {
                 let ev = rep
-                    .new_event(EventKind::IpConflict)
-                    .with("group", spec.name.as_str())
+                    .group_event(EventKind::IpConflict, &spec.name)
                     .with("ip", spec.ip.to_string())
                     .with("mac", mac.to_string())
                     .message(format!(
@@ -299,29 +299,23 @@ impl AppCtx {
         let holder = now.as_ref().map(|l| l.holder.clone()).unwrap_or_default();
         let generation = now.as_ref().map_or(0, |l| l.generation);
         let g = self.spec.name.as_str();
-        let ev = self
+        // The same failure as the modelled system logs it twice: ftdisk 57
+        // (the event's own id), then ntfs 50.
+        let base = self
             .rep
-            .new_event(EventKind::DiskWriteFailed)
-            .with("group", g)
+            .group_event(EventKind::DiskWriteFailed, g)
             .with("generation", generation)
             .with("holder", holder.as_str())
-            .with("our_generation", ours.generation)
-            .message(format!(
-                "The system failed to flush data to the transaction log of the disk of group '{g}'. Corruption may occur."
-            ));
-        self.rep.event(ev, Level::Err);
-        let mut ev = self
-            .rep
-            .new_event(EventKind::DiskWriteFailed)
-            .with("group", g)
-            .with("generation", generation)
-            .with("holder", holder.as_str())
-            .with("our_generation", ours.generation)
-            .message(format!(
-                "{{Delayed Write Failed}} Windows was unable to save all the data for the file {}.",
-                lease::data_path(&self.spec.shared_dir, g).display()
-            ));
-        ev.id = Some(50);
-        self.rep.event(ev, Level::Err);
+            .with("our_generation", ours.generation);
+        let ftdisk = base.clone().message(format!(
+            "The system failed to flush data to the transaction log of the disk of group '{g}'. Corruption may occur."
+        ));
+        self.rep.event(ftdisk, Level::Err);
+        let mut ntfs = base.message(format!(
+            "{{Delayed Write Failed}} Windows was unable to save all the data for the file {}.",
+            lease::data_path(&self.spec.shared_dir, g).display()
+        ));
+        ntfs.id = Some(50);
+        self.rep.event(ntfs, Level::Err);
     }
 }

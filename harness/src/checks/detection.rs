@@ -22,12 +22,9 @@ pub fn detected_within(
     slack: Duration,
 ) -> CheckResult {
     let fail = |detail: String| CheckResult::new(spec, Verdict::Fail, detail);
-    let Some(settings) = trace.settings(node) else {
-        return CheckResult::new(
-            spec,
-            Verdict::Error,
-            format!("node `{node}` is not in the trace header"),
-        );
+    let settings = match super::node_settings(spec, trace, node) {
+        Ok(found) => found,
+        Err(error) => return *error,
     };
     let timeout_ns = settings.hang_timeout.as_nanos() as u64;
     let slack_ns = slack.as_nanos() as u64;

@@ -126,12 +126,9 @@ pub fn failover_within(
     group: &str,
     within: Duration,
 ) -> CheckResult {
-    let Some(plan) = trace.header().and_then(|h| h.scenario.group(group)) else {
-        return CheckResult::new(
-            spec,
-            Verdict::Error,
-            format!("group `{group}` is not in the trace header"),
-        );
+    let plan = match super::group_plan(spec, trace, group) {
+        Ok(found) => found,
+        Err(error) => return *error,
     };
     let Some((onset, faulted)) = trace.records.iter().find_map(|r| match r {
         Record::Fault(f) if f.phase == FaultPhase::Injected => Some((f.t, f.node.clone())),

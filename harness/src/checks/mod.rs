@@ -92,6 +92,41 @@ impl CheckResult {
     }
 }
 
+/// The settings of `node` from the trace header, or the error result a
+/// check returns when the trace does not know the node.
+pub(crate) fn node_settings<'a>(
+    spec: &CheckSpec,
+    trace: &'a Trace,
+    node: &str,
+) -> Result<&'a crate::plan::NodeSettings, Box<CheckResult>> {
+    trace.settings(node).ok_or_else(|| {
+        Box::new(CheckResult::new(
+            spec,
+            Verdict::Error,
+            format!("node `{node}` is not in the trace header"),
+        ))
+    })
+}
+
+/// The plan of `group` from the trace header, or the error result a check
+/// returns when the trace does not know the group.
+pub(crate) fn group_plan<'a>(
+    spec: &CheckSpec,
+    trace: &'a Trace,
+    group: &str,
+) -> Result<&'a crate::plan::GroupPlan, Box<CheckResult>> {
+    trace
+        .header()
+        .and_then(|h| h.scenario.group(group))
+        .ok_or_else(|| {
+            Box::new(CheckResult::new(
+                spec,
+                Verdict::Error,
+                format!("group `{group}` is not in the trace header"),
+            ))
+        })
+}
+
 /// Runs one check over a trace.
 pub fn run_check(spec: &CheckSpec, trace: &Trace) -> CheckResult {
     match spec {

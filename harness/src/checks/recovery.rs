@@ -17,12 +17,9 @@ pub fn recovery_action(
     node: &str,
     expected: Option<RecoveryAction>,
 ) -> CheckResult {
-    let Some(settings) = trace.settings(node) else {
-        return CheckResult::new(
-            spec,
-            Verdict::Error,
-            format!("node `{node}` is not in the trace header"),
-        );
+    let settings = match super::node_settings(spec, trace, node) {
+        Ok(found) => found,
+        Err(error) => return *error,
     };
     let action = expected.unwrap_or(settings.hang_recovery_action);
     let fail = |detail: String| CheckResult::new(spec, Verdict::Fail, detail);

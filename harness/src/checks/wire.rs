@@ -19,12 +19,9 @@ pub fn no_ip_conflict(
     group: &str,
     window: Duration,
 ) -> CheckResult {
-    let Some(plan) = trace.header().and_then(|h| h.scenario.group(group)) else {
-        return CheckResult::new(
-            spec,
-            Verdict::Error,
-            format!("group `{group}` is not in the trace header"),
-        );
+    let plan = match super::group_plan(spec, trace, group) {
+        Ok(found) => found,
+        Err(error) => return *error,
     };
     let ip = plan.ip;
     let start = trace.start().unwrap_or(0);

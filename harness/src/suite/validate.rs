@@ -15,8 +15,8 @@ use super::{
 };
 use crate::duration::parse_duration;
 use crate::plan::{
-    CheckSpec, FaultKind, FaultPlan, GroupPlan, GroupState, Network, NodePlan, NodeSettings,
-    ScenarioPlan, SuitePlan,
+    forms_cluster, CheckSpec, FaultKind, FaultPlan, GroupPlan, GroupState, Network, NodePlan,
+    NodeSettings, ScenarioPlan, SuitePlan,
 };
 
 pub(super) struct Validator {
@@ -120,7 +120,7 @@ impl Validator {
             Some(d) => self.duration(d).unwrap_or(Duration::from_secs(60)),
             None => Duration::from_secs(60),
         };
-        let is_cluster = nodes.len() > 1 || !groups.is_empty() || witness;
+        let is_cluster = forms_cluster(nodes.len(), !groups.is_empty(), witness);
         let mut faults = Vec::new();
         for f in &raw.faults {
             if f.value.kind.value == "forged_poison" && !is_cluster {

@@ -14,7 +14,7 @@ use faultline_agent::arp::{
 };
 use faultline_faults::netns::NetNs;
 
-use crate::support::{is_root, Topology};
+use crate::support::{skip_unless_root, Topology};
 
 const HELD: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const FREE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
@@ -63,8 +63,7 @@ fn collect(
 
 #[test]
 fn root_arp_probe_finds_the_holder_and_frees_an_unused_address() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if skip_unless_root() {
         return;
     }
     let topo = Topology::build("arp", NIC, false, &["a", "b"]);
@@ -140,8 +139,7 @@ fn root_arp_probe_finds_the_holder_and_frees_an_unused_address() {
 
 #[test]
 fn root_arp_observer_sees_two_macs_answer_for_one_address() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if skip_unless_root() {
         return;
     }
     let topo = Topology::build("arp", NIC, false, &["a", "b", "c"]);
@@ -186,8 +184,7 @@ fn root_arp_observer_sees_two_macs_answer_for_one_address() {
 
 #[test]
 fn root_arp_observer_stops_promptly_and_topology_leaves_nothing() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if skip_unless_root() {
         return;
     }
     let names: Vec<String>;

@@ -16,7 +16,7 @@ use faultline::observe::addr::{AddrObserver, AddrSeen};
 use faultline::observe::client::{Client, ClientProbe};
 use faultline_faults::netns::NetNs;
 
-use crate::support::{is_root, Topology};
+use crate::support::{skip_unless_root, Topology};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 100);
 const PORT: u16 = 7777;
@@ -41,8 +41,7 @@ fn is(r: &AddrSeen, node: &str, held: bool) -> bool {
 
 #[test]
 fn root_observe_addr_sees_an_address_taken_twice_then_released_by_link_down() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if skip_unless_root() {
         return;
     }
     let topo = Topology::build("obs", NIC, true, &["a", "b", "c"]);
@@ -105,8 +104,7 @@ fn root_observe_addr_sees_an_address_taken_twice_then_released_by_link_down() {
 
 #[test]
 fn root_observe_addr_a_deleted_namespace_holds_nothing_and_is_let_go() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if skip_unless_root() {
         return;
     }
     let topo = Topology::build("obs", NIC, true, &["a", "b"]);
@@ -142,8 +140,7 @@ fn root_observe_addr_a_deleted_namespace_holds_nothing_and_is_let_go() {
 
 #[test]
 fn root_observe_addr_poll_round_over_three_namespaces() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if skip_unless_root() {
         return;
     }
     let topo = Topology::build("obs", NIC, true, &["a", "b", "c"]);
@@ -162,8 +159,7 @@ fn root_observe_addr_poll_round_over_three_namespaces() {
 
 #[test]
 fn root_observe_addr_refuses_a_path_that_is_not_a_namespace() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if skip_unless_root() {
         return;
     }
     let (tx, _rx) = crossbeam_channel::unbounded();
@@ -228,8 +224,7 @@ impl Drop for Server {
 
 #[test]
 fn root_observe_client_is_answered_then_refused_once_the_server_stops() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if skip_unless_root() {
         return;
     }
     let topo = Topology::build("obs", NIC, true, &["a", "c"]);

@@ -6,14 +6,6 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-fn skip_unless_root() -> bool {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return true;
-    }
-    false
-}
-
 #[test]
 fn root_demo_passes_with_measured_latency_then_check_rejudges_it() {
     if skip_unless_root() {
