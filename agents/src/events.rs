@@ -179,6 +179,10 @@ impl RecoveryAction {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// One event, as written to the event log and sent to the trace socket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -195,6 +199,11 @@ pub struct Event {
     pub id: Option<u32>,
     /// The reporting process's pid.
     pub pid: u32,
+    /// The emitter's sequence number: 1 for the first event a process
+    /// tries to send to the trace socket, +1 for each after it, heartbeats
+    /// included, sent or dropped. A jump is a lost record. 0: unnumbered.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u64,
     /// Kind-specific fields: `seq` on heartbeats; `action`, `service_pid`,
     /// `timeout_ms`, `params` on hang_detected; `path` on dump_written; ...
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -214,6 +223,7 @@ impl Event {
             kind,
             id: kind.modelled_id(),
             pid: std::process::id(),
+            seq: 0,
             data: serde_json::Map::new(),
             message: String::new(),
         }
@@ -250,6 +260,7 @@ mod tests {
             kind: EventKind::HangDetected,
             id: hang_event_id(RecoveryAction::Terminate),
             pid: 7,
+            seq: 0,
             data: serde_json::Map::new(),
             message: String::new(),
         }

@@ -18,7 +18,7 @@ pub use crate::observe::client::ClientProbe;
 use crate::plan::{FaultKind, NodeSettings, ScenarioPlan};
 
 /// The trace format's version, bumped on incompatible change.
-pub const TRACE_VERSION: u32 = 1;
+pub const TRACE_VERSION: u32 = 2;
 
 /// One record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +52,18 @@ pub enum Record {
     Addr(AddrSeen),
     /// One attempt of the client on the public network.
     Client(ClientProbe),
+    /// Something a person needs to know to read the run (a fault skipped,
+    /// a node powered off, a datagram that was not an event): what the
+    /// terminal showed live, so `faultline check` tells the same story.
+    Note(NoteRecord),
+    /// Records of one emitter that never reached the collector: its
+    /// sequence numbers jumped. Checks that depend on the span say
+    /// `inconclusive`.
+    Gap(GapRecord),
+    /// An observer outside every node started or stopped observing (it
+    /// died, a poll failed, or the run ended). The wire checks judge only
+    /// the spans between `up` and the next `down`.
+    Observer(ObserverRecord),
     /// The timeline is over: the state of the cluster at this moment is
     /// what `group_state` judges; the nodes are stopped after it.
     Settled {
@@ -81,6 +93,9 @@ impl Record {
             Record::Client(c) => c.t,
             Record::Event(e) => e.t,
             Record::Fault(f) => f.t,
+            Record::Note(n) => n.t,
+            Record::Gap(g) => g.t,
+            Record::Observer(o) => o.t,
         }
     }
 }
@@ -140,6 +155,60 @@ pub struct FaultRecord {
     pub evidence: String,
 }
 
+/// A note that explains the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoteRecord {
+    /// When.
+    pub t: u64,
+    /// The node it is about, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// What happened, in a sentence.
+    pub text: String,
+}
+
+/// Missing records of one emitter (one process of one node).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GapRecord {
+    /// When the gap was noticed: the time of the first record after it.
+    pub t: u64,
+    /// The node.
+    pub node: String,
+    /// The emitting process's role.
+    pub source: faultline_agent::events::Source,
+    /// The emitting process's pid.
+    pub pid: u32,
+    /// Time of the last record received before the gap (the lost records
+    /// lie between `after` and `t`).
+    pub after: u64,
+    /// How many records were lost.
+    pub missing: u64,
+}
+
+/// An observer's change of state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObserverRecord {
+    /// When.
+    pub t: u64,
+    /// Which observer: `arp`, `addr`, `client:<group>`.
+    pub observer: String,
+    /// Observing from `t` on, or not.
+    pub phase: ObserverPhase,
+    /// Why (an error), or figures (polls, frames seen).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// Whether an observer is observing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObserverPhase {
+    /// Observing from `t` on.
+    Up,
+    /// Not observing from `t` on.
+    Down,
+}
+
 /// A fault's phases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -150,6 +219,9 @@ pub enum FaultPhase {
     Healed,
     /// Could not be injected or healed.
     Failed,
+    /// Never injected (its node was powered off, the run ended first, ...):
+    /// `evidence` says why.
+    Skipped,
 }
 
 /// A whole trace, in memory.

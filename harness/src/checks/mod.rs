@@ -30,6 +30,9 @@ pub enum Verdict {
     Fail,
     /// It could not be judged (the run broke, the trace lacks what it needs).
     Error,
+    /// The verdict would rest on what the trace did not record (lost
+    /// records, an observer that was down): the detail names the gap.
+    Inconclusive,
 }
 
 /// The outcome of one check.
@@ -158,7 +161,8 @@ pub struct ScenarioResult {
     /// Suite name.
     pub suite: String,
     /// `pass` when every check came out as expected, `error` when the run
-    /// could not be judged, else `fail`.
+    /// could not be judged, `inconclusive` when no check failed but some
+    /// rest on a gap in the trace, else `fail`.
     pub verdict: Verdict,
     /// Why the run could not be judged, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,6 +204,11 @@ pub fn judge(trace: &Trace) -> ScenarioResult {
         Verdict::Error
     } else if checks.iter().all(CheckResult::as_expected) {
         Verdict::Pass
+    } else if checks
+        .iter()
+        .all(|c| c.as_expected() || c.verdict == Verdict::Inconclusive)
+    {
+        Verdict::Inconclusive
     } else {
         Verdict::Fail
     };

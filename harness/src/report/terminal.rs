@@ -90,6 +90,7 @@ impl Terminal {
             (Verdict::Pass, true) => self.paint("1;31", "XPASS"),
             (Verdict::Fail, false) => self.paint("1;31", "FAIL "),
             (Verdict::Error, _) => self.paint("1;33", "ERROR"),
+            (Verdict::Inconclusive, _) => self.paint("1;35", "INCNC"),
         }
     }
 
@@ -98,6 +99,7 @@ impl Terminal {
             Verdict::Pass => self.paint("1;32", "pass"),
             Verdict::Fail => self.paint("1;31", "fail"),
             Verdict::Error => self.paint("1;33", "error"),
+            Verdict::Inconclusive => self.paint("1;35", "inconclusive"),
         }
     }
 
@@ -144,6 +146,31 @@ pub fn describe(rec: &Record) -> Option<String> {
             a.iface
         ),
         Record::Client(_) => return None,
+        Record::Note(n) => match &n.node {
+            Some(node) => format!("{node}: note: {}", n.text),
+            None => format!("note: {}", n.text),
+        },
+        Record::Gap(g) => format!(
+            "{}: {} record(s) of its {} (pid {}) never reached the trace, between {:.1} ms before and now",
+            g.node,
+            g.missing,
+            snake_name(&g.source),
+            g.pid,
+            g.t.saturating_sub(g.after) as f64 / 1e6
+        ),
+        Record::Observer(o) => format!(
+            "observer {} {}{}",
+            o.observer,
+            match o.phase {
+                crate::trace::ObserverPhase::Up => "up",
+                crate::trace::ObserverPhase::Down => "DOWN",
+            },
+            if o.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", o.detail)
+            }
+        ),
         Record::End { reason, .. } => format!("run ends ({reason})"),
         Record::Power {
             node, on, reason, ..
@@ -169,6 +196,12 @@ pub fn describe(rec: &Record) -> Option<String> {
             ),
             FaultPhase::Failed => format!(
                 "{}: fault {} FAILED: {}",
+                f.node,
+                snake_name(&f.kind),
+                f.evidence
+            ),
+            FaultPhase::Skipped => format!(
+                "{}: fault {} not injected: {}",
                 f.node,
                 snake_name(&f.kind),
                 f.evidence
