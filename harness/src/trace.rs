@@ -5,7 +5,7 @@
 //! The first record is the header, which carries the scenario's plan, so a
 //! saved trace can be judged again without its suite (`faultline check`).
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -231,6 +231,9 @@ pub struct Trace {
     pub records: Vec<Record>,
 }
 
+/// The trace versions this build reads.
+pub const READABLE_VERSIONS: &[u32] = &[TRACE_VERSION];
+
 /// Reading a trace failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -244,12 +247,14 @@ pub enum TraceError {
         source: std::io::Error,
     },
     /// A line is not a record.
-    #[error("{path}:{line}: not a trace record")]
+    #[error("{path}:{line}:{column}: not a trace record")]
     Parse {
         /// The file.
         path: String,
         /// 1-based line.
         line: usize,
+        /// 1-based column where parsing failed.
+        column: usize,
         /// Why.
         #[source]
         source: serde_json::Error,
@@ -260,35 +265,119 @@ pub enum TraceError {
         /// The file.
         path: String,
     },
+    /// The header is of a version this build cannot read.
+    #[error("{path}:{line}:{column}: trace version {found} is not one this build reads (it reads version {readable})")]
+    Version {
+        /// The file.
+        path: String,
+        /// 1-based line of the header.
+        line: usize,
+        /// 1-based column of its `version` key.
+        column: usize,
+        /// The version the header states (0 if none).
+        found: u32,
+        /// [`READABLE_VERSIONS`], as text.
+        readable: String,
+    },
+    /// A header after the first record: several traces in one file.
+    #[error("{path}:{line}:1: a second header: this file holds more than one trace (concatenated?); give each trace its own file")]
+    SecondHeader {
+        /// The file.
+        path: String,
+        /// 1-based line of the second header.
+        line: usize,
+    },
+}
+
+/// Just enough of a line to tell a header and its version before the
+/// record itself is parsed (an older header may not parse as a current one).
+#[derive(Deserialize)]
+struct Peek {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    version: Option<u32>,
 }
 
 impl Trace {
-    /// Reads a JSON-lines trace.
+    /// Reads a JSON-lines trace: one header first, of a version this build
+    /// reads ([`READABLE_VERSIONS`]), and no second header; records are
+    /// sorted by time. A last line cut
+    /// off without its newline (a run killed while writing it) is dropped
+    /// and a [`Record::Note`] says so; a bad line anywhere else is an error.
     pub fn load(path: &Path) -> Result<Trace, TraceError> {
         let p = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| TraceError::Read {
+        let read = |source| TraceError::Read {
             path: p.clone(),
             source,
-        })?;
+        };
+        let text = std::fs::read(path).map_err(read)?;
+        let text = String::from_utf8(text)
+            .map_err(|e| read(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let complete = text.ends_with('\n');
+        let lines: Vec<&str> = text.lines().collect();
         let mut records = Vec::new();
-        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|source| TraceError::Read {
-                path: p.clone(),
-                source,
-            })?;
+        let mut torn = None;
+        for (i, line) in lines.iter().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let rec = serde_json::from_str(&line).map_err(|source| TraceError::Parse {
-                path: p.clone(),
-                line: i + 1,
-                source,
-            })?;
-            records.push(rec);
+            let peek: Option<Peek> = serde_json::from_str(line).ok();
+            let is_header = peek
+                .as_ref()
+                .is_some_and(|pk| pk.kind.as_deref() == Some("header"));
+            if is_header && !records.is_empty() {
+                return Err(TraceError::SecondHeader {
+                    path: p,
+                    line: i + 1,
+                });
+            }
+            if is_header {
+                let found = peek.as_ref().and_then(|pk| pk.version).unwrap_or(0);
+                if !READABLE_VERSIONS.contains(&found) {
+                    return Err(TraceError::Version {
+                        path: p,
+                        line: i + 1,
+                        column: line.find("\"version\"").map_or(1, |c| c + 1),
+                        found,
+                        readable: READABLE_VERSIONS
+                            .iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
+            match serde_json::from_str(line) {
+                Ok(rec) => records.push(rec),
+                Err(_) if i + 1 == lines.len() && !complete && !records.is_empty() => {
+                    torn = Some(i + 1);
+                }
+                Err(source) => {
+                    return Err(TraceError::Parse {
+                        path: p,
+                        line: i + 1,
+                        column: source.column().max(1),
+                        source,
+                    })
+                }
+            }
         }
-        let trace = Trace { records };
+        let mut trace = Trace { records };
         if trace.header().is_none() {
             return Err(TraceError::NoHeader { path: p });
+        }
+        // A trace written as the run goes holds agents' datagrams slightly
+        // out of order with the harness's own records.
+        trace.sort();
+        if let Some(line) = torn {
+            let t = trace.last_t();
+            trace.records.push(Record::Note(NoteRecord {
+                t,
+                node: None,
+                text: format!(
+                    "{p}:{line}: the last line is cut off (the run stopped while writing it): ignored"
+                ),
+            }));
         }
         Ok(trace)
     }
@@ -377,6 +466,83 @@ impl Trace {
             Record::Fault(f) if f.node == node => Some(f),
             _ => None,
         })
+    }
+
+    /// The time of the last record: where a trace without an `end` record
+    /// stops knowing anything.
+    pub fn last_t(&self) -> u64 {
+        self.records.iter().map(Record::t).max().unwrap_or(0)
+    }
+
+    /// Whether the run ended (an `end` record), whatever the reason.
+    pub fn ended(&self) -> bool {
+        self.end().is_some()
+    }
+
+    /// The lost records of `node`'s emitters of `source`.
+    pub fn gaps<'a>(
+        &'a self,
+        node: &'a str,
+        source: faultline_agent::events::Source,
+    ) -> impl Iterator<Item = &'a GapRecord> + 'a {
+        self.records.iter().filter_map(move |r| match r {
+            Record::Gap(g) if g.node == node && g.source == source => Some(g),
+            _ => None,
+        })
+    }
+
+    /// The spans `observer` observed, in time order: from an `up` to the
+    /// next `down` (`None`: until the end of the trace). No observer
+    /// records at all (a version 1 trace): no span.
+    pub fn observed_spans(&self, observer: &str) -> Vec<(u64, Option<u64>)> {
+        let mut spans = Vec::new();
+        let mut up: Option<u64> = None;
+        for r in &self.records {
+            if let Record::Observer(o) = r {
+                if o.observer != observer {
+                    continue;
+                }
+                match (o.phase, up) {
+                    (ObserverPhase::Up, None) => up = Some(o.t),
+                    (ObserverPhase::Down, Some(from)) => {
+                        spans.push((from, Some(o.t)));
+                        up = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(from) = up {
+            spans.push((from, None));
+        }
+        spans
+    }
+
+    /// The parts of `[from, to]` that `observer` did not observe, in time
+    /// order.
+    pub fn unobserved(&self, observer: &str, from: u64, to: u64) -> Vec<(u64, u64)> {
+        let mut holes = Vec::new();
+        let mut cursor = from;
+        for (up, down) in self.observed_spans(observer) {
+            let down = down.unwrap_or(u64::MAX);
+            if down <= cursor {
+                continue;
+            }
+            if up > to {
+                break;
+            }
+            if up > cursor {
+                holes.push((cursor, up));
+            }
+            cursor = cursor.max(down);
+            if cursor >= to {
+                break;
+            }
+        }
+        if cursor < to {
+            holes.push((cursor, to));
+        }
+        holes
     }
 
     /// Records sorted by time (agents' datagrams may arrive slightly out of

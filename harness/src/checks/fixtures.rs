@@ -9,8 +9,8 @@ use faultline_agent::events::{hang_event_id, Event, EventKind, RecoveryAction, S
 
 use crate::plan::{FaultKind, GroupPlan, NodePlan, NodeSettings, ScenarioPlan};
 use crate::trace::{
-    AddrSeen, ArpSeen, ClientProbe, FaultPhase, FaultRecord, Header, Record, TopologyNode, Trace,
-    TRACE_VERSION,
+    AddrSeen, ArpSeen, ClientProbe, FaultPhase, FaultRecord, GapRecord, Header, ObserverPhase,
+    ObserverRecord, Record, TopologyNode, Trace, TRACE_VERSION,
 };
 
 const BASE: u64 = 1_000_000_000_000;
@@ -24,6 +24,9 @@ pub(crate) struct TraceBuilder {
     records: Vec<Record>,
     topology: Vec<TopologyNode>,
 }
+
+/// The observers a cluster run has (one client per group: `sql`).
+const CLUSTER_OBSERVERS: [&str; 3] = ["arp", "addr", "client:sql"];
 
 const SQL_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
 
@@ -91,7 +94,71 @@ impl TraceBuilder {
                 private_mac: format!("02:fa:00:00:02:{:02x}", i + 1),
             })
             .collect();
+        for observer in CLUSTER_OBSERVERS {
+            b.observer(observer, -50.0, ObserverPhase::Up);
+        }
         b
+    }
+
+    /// An observer record.
+    pub(crate) fn observer(&mut self, name: &str, ms: f64, phase: ObserverPhase) -> &mut Self {
+        self.records.push(Record::Observer(ObserverRecord {
+            t: at(ms),
+            observer: name.into(),
+            phase,
+            detail: String::new(),
+        }));
+        self
+    }
+
+    /// `observer` stopped observing at `from_ms` and resumed at `to_ms`;
+    /// whatever it would have recorded in between is removed.
+    pub(crate) fn observer_down(&mut self, name: &str, from_ms: f64, to_ms: f64) -> &mut Self {
+        let (from, to) = (at(from_ms), at(to_ms));
+        self.records.retain(|r| {
+            let seen_by = match r {
+                Record::Arp(_) => "arp".to_string(),
+                Record::Addr(_) => "addr".to_string(),
+                Record::Client(c) => format!("client:{}", c.group),
+                _ => return true,
+            };
+            seen_by != name || r.t() < from || r.t() > to
+        });
+        self.observer(name, from_ms, ObserverPhase::Down)
+            .observer(name, to_ms, ObserverPhase::Up)
+    }
+
+    /// No observer records at all, as in a version 1 trace.
+    pub(crate) fn without_observer_records(&mut self) -> &mut Self {
+        self.records.retain(|r| !matches!(r, Record::Observer(_)));
+        self
+    }
+
+    /// Removes the record of `node`'s `source` at `ms` and records the gap
+    /// the collector would see: between that emitter's previous record and
+    /// its next one.
+    pub(crate) fn lose(&mut self, node: &str, source: Source, ms: f64) -> &mut Self {
+        let lost = at(ms);
+        let of_emitter = |r: &Record| match r {
+            Record::Event(e) if e.node == node && e.source == source => Some(e.t),
+            _ => None,
+        };
+        let before = self.records.len();
+        self.records.retain(|r| of_emitter(r) != Some(lost));
+        let missing = (before - self.records.len()) as u64;
+        assert!(missing > 0, "no record of {node} {source:?} at {ms} ms");
+        let times: Vec<u64> = self.records.iter().filter_map(of_emitter).collect();
+        let after = times.iter().copied().filter(|t| *t < lost).max();
+        let next = times.iter().copied().filter(|t| *t > lost).min();
+        self.records.push(Record::Gap(GapRecord {
+            t: next.unwrap_or(lost + 1),
+            node: node.into(),
+            source,
+            pid: 100,
+            after: after.unwrap_or(at(0.0)),
+            missing,
+        }));
+        self
     }
 
     fn group_event(&mut self, node: &str, kind: EventKind, ms: f64) -> &mut Self {
@@ -189,6 +256,12 @@ impl TraceBuilder {
         self
     }
 
+    /// One heartbeat, as the watchdog received it.
+    pub(crate) fn heartbeat(&mut self, node: &str, ms: f64) -> &mut Self {
+        self.event(node, Source::Watchdog, EventKind::Heartbeat, ms);
+        self
+    }
+
     pub(crate) fn armed(&mut self, node: &str, ms: f64) -> &mut Self {
         self.event(node, Source::Watchdog, EventKind::WatchdogArmed, ms);
         self
@@ -224,6 +297,11 @@ impl TraceBuilder {
                 .insert("params".into(), serde_json::json!([100, 1000, 0, 0]));
         }
         self
+    }
+
+    /// The timeline's end, then the run's.
+    pub(crate) fn settled_and_end(&mut self, ms: u64) -> &mut Self {
+        self.settled(ms).end(ms + 100)
     }
 
     pub(crate) fn end(&mut self, ms: u64) -> &mut Self {

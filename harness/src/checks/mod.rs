@@ -2,6 +2,7 @@
 //! host, so they are unit-tested on hand-made traces, and `faultline check`
 //! re-judges a saved run with exactly the code that judged it live.
 
+mod coverage;
 mod detection;
 pub mod groups;
 mod membership;
