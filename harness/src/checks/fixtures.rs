@@ -268,17 +268,21 @@ impl TraceBuilder {
     }
 
     pub(crate) fn freeze(&mut self, node: &str, on_ms: u64, off_ms: u64) -> &mut Self {
-        for (ms, phase) in [(on_ms, FaultPhase::Injected), (off_ms, FaultPhase::Healed)] {
-            self.records.push(Record::Fault(FaultRecord {
-                t: at(ms as f64),
-                index: 0,
-                kind: FaultKind::Freeze,
-                node: node.into(),
-                phase,
-                requested: at(ms as f64) - 300_000,
-                evidence: "cgroup.events: frozen 1".into(),
-            }));
-        }
+        self.fault_phase(node, on_ms, FaultPhase::Injected)
+            .fault_phase(node, off_ms, FaultPhase::Healed)
+    }
+
+    /// One phase of fault 0, a freeze of `node`.
+    pub(crate) fn fault_phase(&mut self, node: &str, ms: u64, phase: FaultPhase) -> &mut Self {
+        self.records.push(Record::Fault(FaultRecord {
+            t: at(ms as f64),
+            index: 0,
+            kind: FaultKind::Freeze,
+            node: node.into(),
+            phase,
+            requested: at(ms as f64) - 300_000,
+            evidence: "cgroup.events: frozen 1".into(),
+        }));
         self
     }
 
