@@ -1,6 +1,11 @@
 //! `no_ip_conflict` and `client_downtime`: judged only from what observers
 //! outside every node saw (ARP on the bridges, addresses in the namespaces,
 //! the client's answers), so they hold for any HA daemon, not only ours.
+//!
+//! They judge only the time their observers observed (from an observer's
+//! `up` record to its next `down`): a conflict or an outage seen is a
+//! failure, but a pass over a window an observer did not fully observe is
+//! inconclusive and names the unobserved span.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -11,8 +16,21 @@ use super::{CheckResult, Verdict};
 use crate::plan::CheckSpec;
 use crate::trace::{ms_between, Record, Trace};
 
+/// The judged window of the wire checks: the timeline, from its start to
+/// its end (`settled`).
+fn timeline(trace: &Trace) -> (u64, u64) {
+    let start = trace
+        .start()
+        .or_else(|| trace.header().map(|h| h.t))
+        .unwrap_or(0);
+    let end = trace.settled().unwrap_or_else(|| trace.last_t());
+    (start, end.max(start))
+}
+
 /// Never two hardware addresses answering ARP for the group's IP within
 /// `window` of each other, and never two namespaces holding it at once.
+/// Inconclusive, when nothing was seen, if the `arp` or `addr` observer
+/// missed part of the timeline.
 pub fn no_ip_conflict(
     spec: &CheckSpec,
     trace: &Trace,
@@ -109,6 +127,22 @@ pub fn no_ip_conflict(
             at(*since)
         ));
     }
+    let (from, to) = timeline(trace);
+    let unobserved: Vec<String> = ["arp", "addr"]
+        .iter()
+        .filter_map(|o| super::coverage::unobserved_text(trace, o, from, to))
+        .collect();
+    if problems.is_empty() && !unobserved.is_empty() {
+        return CheckResult::new(
+            spec,
+            Verdict::Inconclusive,
+            format!(
+                "inconclusive: no conflict seen for {ip}, but {}",
+                unobserved.join("; ")
+            ),
+        )
+        .measure("max_holders", max_holders as f64);
+    }
     if answers.is_empty() && !addr_seen {
         return CheckResult::new(
             spec,
@@ -141,8 +175,13 @@ pub fn no_ip_conflict(
 
 /// The longest time between two answers the client got from the group is at
 /// most `max` (counted from the first answer to the end of the timeline).
+/// Only time the client observed counts: a stretch between two answers
+/// that the client's observer did not observe is no outage seen; if the
+/// longest outage seen is within `max` but some of the window was not
+/// observed, the check is inconclusive.
 pub fn client_downtime(spec: &CheckSpec, trace: &Trace, group: &str, max: Duration) -> CheckResult {
-    let end = trace.settled().unwrap_or(u64::MAX);
+    let (_, end) = timeline(trace);
+    let observer = format!("client:{group}");
     let probes: Vec<_> = trace
         .records
         .iter()
@@ -179,16 +218,29 @@ pub fn client_downtime(spec: &CheckSpec, trace: &Trace, group: &str, max: Durati
         )
         .measure("failed_probes", failed as f64);
     };
-    let mut longest = (0u64, *first, *first);
-    for w in served.windows(2) {
-        if w[1] - w[0] > longest.0 {
-            longest = (w[1] - w[0], w[0], w[1]);
-        }
-    }
     let last = *served.last().expect("non-empty");
     let last_probe = probes.last().expect("non-empty").t;
-    if last_probe > last && last_probe - last > longest.0 {
-        longest = (last_probe - last, last, last_probe);
+    // Stretches without an answer: between answers, and from the last
+    // answer to the last attempt.
+    let mut stretches: Vec<(u64, u64)> = served.windows(2).map(|w| (w[0], w[1])).collect();
+    if last_probe > last {
+        stretches.push((last, last_probe));
+    }
+    // Of each, only the parts the client observed are outages seen.
+    let mut longest = (0u64, *first, *first);
+    for (a, b) in stretches {
+        let mut cursor = a;
+        let mut pieces = Vec::new();
+        for (hole_from, hole_to) in trace.unobserved(&observer, a, b) {
+            pieces.push((cursor, hole_from));
+            cursor = hole_to;
+        }
+        pieces.push((cursor, b));
+        for (x, y) in pieces {
+            if y > x && y - x > longest.0 {
+                longest = (y - x, x, y);
+            }
+        }
     }
     let start = trace.start().unwrap_or(0);
     let gap_ms = longest.0 as f64 / 1e6;
@@ -198,15 +250,19 @@ pub fn client_downtime(spec: &CheckSpec, trace: &Trace, group: &str, max: Durati
         if longest.2 == last_probe && last_probe > last { " to the end" } else { "" },
         probes.len()
     );
-    let verdict = if gap_ms <= max.as_secs_f64() * 1e3 {
-        Verdict::Pass
+    let unobserved = super::coverage::unobserved_text(trace, &observer, *first, end);
+    let (verdict, text) = if gap_ms > max.as_secs_f64() * 1e3 {
+        (
+            Verdict::Fail,
+            format!("{text}, more than {} ms", max.as_millis()),
+        )
+    } else if let Some(hole) = unobserved {
+        (
+            Verdict::Inconclusive,
+            format!("inconclusive: {text} in what was observed, but {hole}"),
+        )
     } else {
-        Verdict::Fail
-    };
-    let text = if verdict == Verdict::Fail {
-        format!("{text}, more than {} ms", max.as_millis())
-    } else {
-        text
+        (Verdict::Pass, text)
     };
     CheckResult::new(spec, verdict, text)
         .measure("downtime_ms", gap_ms)
@@ -269,6 +325,60 @@ mod tests {
         );
     }
 
+    /// n1 holds the IP from 0.5 s to 5 s; n2 takes it at 3.5 s as well.
+    fn double_held() -> TraceBuilder {
+        let mut b = TraceBuilder::cluster(&["n1", "n2"]);
+        b.arp_answer(500.0, "n1").addr("n1", 500.0, true);
+        b.addr("n2", 3500.0, true).addr("n1", 5000.0, false);
+        b.settled(6000).end(6100);
+        b
+    }
+
+    #[test]
+    fn a_conflict_the_address_observer_missed_is_inconclusive_naming_the_span() {
+        let r = run_check(&conflict(), &double_held().build());
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.detail);
+
+        let mut b = double_held();
+        b.observer_down("addr", 3000.0, 4500.0);
+        let r = run_check(&conflict(), &b.build());
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
+        assert!(
+            r.detail
+                .contains("observer `addr` did not observe from +3.000 s to +4.500 s"),
+            "{}",
+            r.detail
+        );
+    }
+
+    #[test]
+    fn a_conflict_seen_fails_even_if_an_observer_was_down_elsewhere() {
+        let mut b = double_held();
+        b.observer_down("arp", 1000.0, 2000.0);
+        let r = run_check(&conflict(), &b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.detail);
+        assert!(
+            r.detail.contains("held by n1 and n2 at once"),
+            "{}",
+            r.detail
+        );
+    }
+
+    #[test]
+    fn a_trace_without_observer_records_proves_no_absence_of_conflict() {
+        let mut b = TraceBuilder::cluster(&["n1", "n2"]);
+        b.arp_answer(500.0, "n1").addr("n1", 500.0, true);
+        b.settled(6000).end(6100).without_observer_records();
+        let r = run_check(&conflict(), &b.build());
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
+        assert!(
+            r.detail
+                .contains("observer `arp` has no record of observing at all"),
+            "{}",
+            r.detail
+        );
+    }
+
     #[test]
     fn no_observation_is_an_error_not_a_pass() {
         let mut b = TraceBuilder::cluster(&["n1", "n2"]);
@@ -305,6 +415,47 @@ mod tests {
         let r = run_check(&downtime(1000), &trace);
         assert_eq!(r.verdict, Verdict::Fail);
         assert!(r.detail.contains("more than 1000 ms"), "{}", r.detail);
+    }
+
+    fn outage_2100_to_3500() -> TraceBuilder {
+        let mut b = TraceBuilder::cluster(&["n1", "n2"]);
+        for ms in (0..=2000).step_by(100) {
+            b.client(ms as f64, Some("n1"));
+        }
+        for ms in (2100..3500).step_by(100) {
+            b.client(ms as f64, None);
+        }
+        for ms in (3500..=6000).step_by(100) {
+            b.client(ms as f64, Some("n2"));
+        }
+        b.settled(6000).end(6100);
+        b
+    }
+
+    #[test]
+    fn an_outage_the_client_did_not_observe_is_inconclusive_not_a_pass() {
+        let mut b = outage_2100_to_3500();
+        b.observer_down("client:sql", 2050.0, 3400.0);
+        let r = run_check(&downtime(1000), &b.build());
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
+        assert!(
+            r.detail
+                .contains("observer `client:sql` did not observe from +2.050 s to +3.400 s"),
+            "{}",
+            r.detail
+        );
+        assert_eq!(r.measured["downtime_ms"], 100.0);
+    }
+
+    #[test]
+    fn an_outage_seen_fails_even_with_an_unobserved_span_elsewhere() {
+        let mut b = outage_2100_to_3500();
+        b.observer_down("client:sql", 4500.0, 5000.0);
+        let r = run_check(&downtime(1000), &b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.detail);
+        assert_eq!(r.measured["downtime_ms"], 1500.0);
+        let r = run_check(&downtime(2000), &b.build());
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
     }
 
     #[test]
