@@ -36,6 +36,18 @@ pub(crate) fn gaps_within<'a>(
         .collect()
 }
 
+/// Gaps of any node's agents whose lost records may lie in `(from, to]`.
+pub(crate) fn any_gaps_within(trace: &Trace, from: u64, to: u64) -> Vec<&GapRecord> {
+    trace
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            crate::trace::Record::Gap(g) if g.after < to && g.t > from => Some(g),
+            _ => None,
+        })
+        .collect()
+}
+
 /// One sentence naming lost records.
 pub(crate) fn describe_gaps(trace: &Trace, gaps: &[&GapRecord]) -> String {
     gaps.iter()

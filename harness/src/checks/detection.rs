@@ -247,7 +247,9 @@ fn judge_onset(
 }
 
 /// No hang was detected on `node` (or on any node), and the watchdogs that
-/// should be watching were armed, so the silence means something.
+/// should be watching were armed, so the silence means something. Silence
+/// over lost watchdog records (a `gap`) is inconclusive; a detection seen
+/// fails whatever was lost.
 pub fn no_detection(spec: &CheckSpec, trace: &Trace, node: Option<&str>) -> CheckResult {
     let Some(header) = trace.header() else {
         return CheckResult::new(spec, Verdict::Error, "the trace has no header");
@@ -263,6 +265,13 @@ pub fn no_detection(spec: &CheckSpec, trace: &Trace, node: Option<&str>) -> Chec
     };
     let mut problems = Vec::new();
     let mut fired = 0usize;
+    // A lost watchdog record could be a detection or the arming: only a
+    // detection seen is certain.
+    let end = trace.end().unwrap_or_else(|| trace.last_t());
+    let mut gaps = Vec::new();
+    for n in &nodes {
+        gaps.extend(coverage::gaps_within(trace, n, &[Source::Watchdog], 0, end));
+    }
     for n in &nodes {
         let detections: Vec<u64> = trace
             .events(Some(n), Some(EventKind::HangDetected))
@@ -299,6 +308,11 @@ pub fn no_detection(spec: &CheckSpec, trace: &Trace, node: Option<&str>) -> Chec
         )
     } else {
         CheckResult::new(spec, Verdict::Fail, problems.join("; "))
+    };
+    let r = if fired == 0 && !gaps.is_empty() {
+        coverage::inconclusive_gaps(spec, trace, &gaps, &r.detail)
+    } else {
+        r
     };
     r.measure("detections", fired as f64)
 }
@@ -544,6 +558,29 @@ mod tests {
             "{}",
             r.detail
         );
+    }
+
+    #[test]
+    fn no_detection_over_lost_watchdog_records_is_inconclusive() {
+        let mut b = TraceBuilder::one_node(1000, RecoveryAction::Bugcheck);
+        b.armed("n1", 0.0).heartbeats("n1", 0, 5000, 250);
+        b.hang_detected("n1", 3100.0, RecoveryAction::Bugcheck);
+        let spec = CheckSpec::NoDetection { node: None };
+        let seen = b.end(6000).build();
+        assert_eq!(run_check(&spec, &seen).verdict, Verdict::Fail);
+        b.lose("n1", Source::Watchdog, 3100.0);
+        let r = run_check(&spec, &b.build());
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
+        assert!(
+            r.detail.contains(
+                "1 record(s) of `n1`'s watchdog (pid 100) were lost between +3.000 s and +3.250 s"
+            ),
+            "{}",
+            r.detail
+        );
+        // A detection seen elsewhere still fails.
+        b.hang_detected("n1", 5500.0, RecoveryAction::Bugcheck);
+        assert_eq!(run_check(&spec, &b.build()).verdict, Verdict::Fail);
     }
 
     #[test]

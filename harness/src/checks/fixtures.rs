@@ -172,6 +172,10 @@ impl TraceBuilder {
         self.group_event(node, EventKind::GroupOnline, ms)
     }
 
+    pub(crate) fn group_event_offline(&mut self, node: &str, ms: f64) -> &mut Self {
+        self.group_event(node, EventKind::GroupOffline, ms)
+    }
+
     pub(crate) fn group_failed(&mut self, node: &str, ms: f64) -> &mut Self {
         self.group_event(node, EventKind::GroupFailed, ms)
     }

@@ -120,24 +120,51 @@ pub fn holders_at(trace: &Trace, ip: std::net::Ipv4Addr, t: u64) -> Option<BTree
 
 /// After the first fault's onset, the group came online on exactly one node
 /// other than the faulted one within `within`.
+///
+/// Inconclusive when agents' records were lost between the onset and the
+/// cross-check (a lost 1201 or 1203 changes who was online), or when the
+/// address observer did not observe the timeline up to the cross-check.
+/// `served_ms` is measured only when the client observed the whole span
+/// from the takeover to the first answer.
 pub fn failover_within(
     spec: &CheckSpec,
     trace: &Trace,
     group: &str,
     within: Duration,
 ) -> CheckResult {
+    let (r, span) = judge_failover(spec, trace, group, within);
+    let Some((from, to)) = span else { return r };
+    let gaps = super::coverage::any_gaps_within(trace, from, to);
+    if gaps.is_empty() {
+        r
+    } else {
+        super::coverage::inconclusive_gaps(spec, trace, &gaps, &r.detail)
+    }
+}
+
+/// The verdict, and the span in which lost agents' records could change it.
+fn judge_failover(
+    spec: &CheckSpec,
+    trace: &Trace,
+    group: &str,
+    within: Duration,
+) -> (CheckResult, Option<(u64, u64)>) {
     let plan = match super::group_plan(spec, trace, group) {
         Ok(found) => found,
-        Err(error) => return *error,
+        Err(error) => return (*error, None),
     };
+    let end = trace.settled().unwrap_or_else(|| trace.last_t());
     let Some((onset, faulted)) = trace.records.iter().find_map(|r| match r {
         Record::Fault(f) if f.phase == FaultPhase::Injected => Some((f.t, f.node.clone())),
         _ => None,
     }) else {
-        return CheckResult::new(
-            spec,
-            Verdict::Error,
-            "no fault took effect: nothing to fail over from",
+        return (
+            CheckResult::new(
+                spec,
+                Verdict::Error,
+                "no fault took effect: nothing to fail over from",
+            ),
+            None,
         );
     };
     let intervals = online_intervals(trace, group);
@@ -169,7 +196,10 @@ pub fn failover_within(
         if !why.is_empty() {
             detail.push_str(&format!(" ({})", why.join("; ")));
         }
-        return CheckResult::new(spec, Verdict::Fail, detail);
+        return (
+            CheckResult::new(spec, Verdict::Fail, detail),
+            Some((onset, end)),
+        );
     };
     let took = ms_between(onset, moved.from);
     let mut r = if took > within.as_secs_f64() * 1e3 {
@@ -199,18 +229,25 @@ pub fn failover_within(
         r.detail = format!("`{group}` was online on {} at once", others.join(" and "));
     }
     let settle = moved.from + 500_000_000;
-    if let Some(holders) = holders_at(trace, plan.ip, settle) {
-        if holders.len() != 1 || !holders.contains(&moved.node) {
-            r.verdict = Verdict::Fail;
-            r.detail = format!(
-                "`{group}` reported online on `{}`, but 500 ms later {} held {} in the address observer's view",
-                moved.node,
-                if holders.is_empty() { "nobody".to_string() } else { holders.iter().cloned().collect::<Vec<_>>().join(" and ") },
-                plan.ip
-            );
+    let start = trace.start().unwrap_or(0);
+    let addr_hole = super::coverage::unobserved_text(trace, "addr", start, settle);
+    match (&addr_hole, holders_at(trace, plan.ip, settle)) {
+        // A state pieced together over a hole may be stale: no cross-check.
+        (Some(_), _) | (None, None) => {}
+        (None, Some(holders)) => {
+            if holders.len() != 1 || !holders.contains(&moved.node) {
+                r.verdict = Verdict::Fail;
+                r.detail = format!(
+                    "`{group}` reported online on `{}`, but 500 ms later {} held {} in the address observer's view",
+                    moved.node,
+                    if holders.is_empty() { "nobody".to_string() } else { holders.iter().cloned().collect::<Vec<_>>().join(" and ") },
+                    plan.ip
+                );
+            }
         }
     }
     r = r.measure("failover_ms", took);
+    let client = format!("client:{group}");
     if let Some(served) = trace.records.iter().find_map(|rec| match rec {
         Record::Client(c)
             if c.group == group
@@ -221,12 +258,25 @@ pub fn failover_within(
         }
         _ => None,
     }) {
-        r = r.measure("served_ms", ms_between(onset, served));
+        match super::coverage::unobserved_text(trace, &client, moved.from, served) {
+            None => r = r.measure("served_ms", ms_between(onset, served)),
+            Some(hole) => r
+                .detail
+                .push_str(&format!("; served_ms not measured: {hole}")),
+        }
     }
-    r
+    if let (Verdict::Pass, Some(hole)) = (r.verdict, addr_hole) {
+        r.verdict = Verdict::Inconclusive;
+        r.detail = format!(
+            "inconclusive: {}, but the address observer cannot confirm it: {hole}",
+            r.detail
+        );
+    }
+    (r, Some((onset, settle)))
 }
 
-/// The group's state when the timeline ended.
+/// The group's state when the timeline ended. Inconclusive when any agent's
+/// records were lost before then: a lost 1201, 1203 or 1205 changes it.
 pub fn group_state(
     spec: &CheckSpec,
     trace: &Trace,
@@ -237,6 +287,23 @@ pub fn group_state(
     let Some(end) = trace.settled() else {
         return CheckResult::new(spec, Verdict::Error, "the trace has no end");
     };
+    let r = state_at(spec, trace, group, want, node, end);
+    let gaps = super::coverage::any_gaps_within(trace, 0, end);
+    if gaps.is_empty() || r.verdict == Verdict::Error {
+        r
+    } else {
+        super::coverage::inconclusive_gaps(spec, trace, &gaps, &r.detail)
+    }
+}
+
+fn state_at(
+    spec: &CheckSpec,
+    trace: &Trace,
+    group: &str,
+    want: GroupState,
+    node: Option<&str>,
+    end: u64,
+) -> CheckResult {
     let intervals = online_intervals(trace, group);
     let online = online_at(&intervals, end);
     let last_online = intervals
@@ -355,6 +422,69 @@ mod tests {
         let twice = run_check(&failover(5000), &moved(Some(4000.0), true).build());
         assert_eq!(twice.verdict, Verdict::Fail);
         assert!(twice.detail.contains("n1 and n2 held"), "{}", twice.detail);
+    }
+
+    #[test]
+    fn failover_unconfirmed_by_the_address_observer_is_inconclusive() {
+        let mut b = moved(Some(4000.0), false);
+        b.observer_down("addr", 3000.0, 5000.0);
+        let r = run_check(&failover(5000), &b.build());
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
+        assert!(
+            r.detail
+                .contains("observer `addr` did not observe from +3.000 s to +4.500 s"),
+            "{}",
+            r.detail
+        );
+        // A state pieced together over the hole is not evidence either way.
+        let mut b = moved(Some(4000.0), true);
+        b.observer_down("addr", 3000.0, 5000.0);
+        let r = run_check(&failover(5000), &b.build());
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
+        // Late is late, whatever the observer saw.
+        let r = run_check(&failover(1000), &b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.detail);
+    }
+
+    #[test]
+    fn failover_with_a_lost_group_event_is_inconclusive() {
+        let mut b = moved(Some(4000.0), false);
+        b.event("n2", Source::Service, EventKind::QuorumGained, 6000.0);
+        b.lose("n2", Source::Service, 4000.0);
+        let r = run_check(&failover(5000), &b.build());
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
+        assert!(r.detail.contains("`n2`'s service"), "{}", r.detail);
+        assert!(r.detail.contains("never came online"), "{}", r.detail);
+    }
+
+    #[test]
+    fn served_ms_is_measured_only_over_what_the_client_observed() {
+        let mut b = moved(Some(4000.0), false);
+        b.observer_down("client:sql", 3500.0, 4050.0);
+        let r = run_check(&failover(5000), &b.build());
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.detail);
+        assert!(!r.measured.contains_key("served_ms"), "{:?}", r.measured);
+        assert!(r.detail.contains("served_ms not measured"), "{}", r.detail);
+    }
+
+    #[test]
+    fn group_state_with_a_lost_group_event_is_inconclusive() {
+        let mut b = moved(Some(4000.0), false);
+        b.event("n2", Source::Service, EventKind::QuorumGained, 6000.0);
+        b.group_event_offline("n2", 5000.0);
+        let trace = b.build();
+        assert_eq!(
+            run_check(&state(GroupState::Offline, None), &trace).verdict,
+            Verdict::Pass
+        );
+        b.lose("n2", Source::Service, 5000.0);
+        let r = run_check(&state(GroupState::Offline, None), &b.build());
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
+        assert!(
+            r.detail.contains("online on `n2` at the end"),
+            "{}",
+            r.detail
+        );
     }
 
     fn state(want: GroupState, node: Option<&str>) -> CheckSpec {
