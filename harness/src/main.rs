@@ -53,7 +53,15 @@ enum Command {
         #[arg(required = true)]
         suites: Vec<PathBuf>,
     },
-    /// Judge saved traces again (the checks are in each trace's header).
+    /// Judge saved traces again (the checks are in each trace's header),
+    /// retelling each run as it was shown live.
+    ///
+    /// Exits 2 when a trace cannot be read (not JSON lines, no header first,
+    /// a trace version this build does not read, two traces in one file) or
+    /// is not a complete run: a trace without an `end` record (a killed run)
+    /// is judged on what it holds, its checks are shown, and the scenario is
+    /// an error saying the run did not end. Otherwise as `run`: 1 when a
+    /// check failed or is inconclusive.
     Check {
         /// Trace files (trace.jsonl).
         #[arg(required = true)]
@@ -290,6 +298,9 @@ fn cmd_check(traces: &[PathBuf], json: Option<PathBuf>, junit: Option<PathBuf>) 
         };
         let result = judge(&trace);
         term.scenario(&result.suite, &result.name);
+        for record in &trace.records {
+            term.record(record);
+        }
         term.result(&result);
         results.push(result);
     }

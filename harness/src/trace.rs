@@ -562,3 +562,115 @@ impl Trace {
 pub fn ms_between(from: u64, to: u64) -> f64 {
     (to as f64 - from as f64) / 1e6
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::fixtures::TraceBuilder;
+    use faultline_agent::events::RecoveryAction;
+
+    /// A small real trace as JSON lines.
+    fn lines() -> Vec<String> {
+        let mut b = TraceBuilder::one_node(1000, RecoveryAction::Bugcheck);
+        b.heartbeats("n1", 0, 500, 250).end(1000);
+        let mut out = Vec::new();
+        b.build().write_to(&mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn load(text: &str) -> (Result<Trace, TraceError>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let r = Trace::load(&path);
+        (r, path.display().to_string())
+    }
+
+    #[test]
+    fn loads_what_it_writes() {
+        let text = lines().join("\n") + "\n";
+        let (r, _) = load(&text);
+        assert_eq!(r.unwrap().records.len(), lines().len());
+    }
+
+    #[test]
+    fn refuses_another_version_saying_which_it_reads() {
+        let mut l = lines();
+        l[0] = l[0].replace("\"version\":2", "\"version\":1");
+        let (r, path) = load(&(l.join("\n") + "\n"));
+        let err = r.unwrap_err();
+        let col = l[0].find("\"version\"").unwrap() + 1;
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{path}:1:{col}: trace version 1 is not one this build reads (it reads version 2)"
+            )
+        );
+    }
+
+    #[test]
+    fn refuses_concatenated_traces_naming_the_second_header() {
+        let l = lines();
+        let text = l.join("\n") + "\n" + &l.join("\n") + "\n";
+        let (r, path) = load(&text);
+        let err = r.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{path}:{}:1: a second header", l.len() + 1)),
+            "{err}"
+        );
+        // Even when the second one is of an older version.
+        let old = l[0].replace("\"version\":2", "\"version\":1");
+        let (r, _) = load(&(l.join("\n") + "\n" + &old + "\n"));
+        assert!(matches!(r, Err(TraceError::SecondHeader { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn a_cut_last_line_is_dropped_with_a_note_but_a_bad_line_elsewhere_is_an_error() {
+        let l = lines();
+        let cut = &l[2][..l[2].len() / 2];
+        let (r, path) = load(&(l[..2].join("\n") + "\n" + cut));
+        let t = r.unwrap();
+        assert_eq!(t.records.len(), 3);
+        match t.records.last() {
+            Some(Record::Note(n)) => assert!(
+                n.text
+                    .starts_with(&format!("{path}:3: the last line is cut off")),
+                "{}",
+                n.text
+            ),
+            other => panic!("{other:?}"),
+        }
+        let (r, path) = load(&(l[..2].join("\n") + "\n" + cut + "\n" + &l[3] + "\n"));
+        let err = r.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{path}:3:")) && err.ends_with("not a trace record"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unobserved_spans_are_the_complement_of_up_down() {
+        let mut t = Trace::default();
+        for (at, phase) in [
+            (10, ObserverPhase::Up),
+            (20, ObserverPhase::Down),
+            (30, ObserverPhase::Up),
+        ] {
+            t.records.push(Record::Observer(ObserverRecord {
+                t: at,
+                observer: "arp".into(),
+                phase,
+                detail: String::new(),
+            }));
+        }
+        assert_eq!(t.unobserved("arp", 0, 100), vec![(0, 10), (20, 30)]);
+        assert_eq!(t.unobserved("arp", 12, 18), vec![]);
+        assert_eq!(t.unobserved("arp", 15, 35), vec![(20, 30)]);
+        assert_eq!(t.unobserved("addr", 15, 35), vec![(15, 35)]);
+    }
+}

@@ -100,6 +100,12 @@ impl TraceBuilder {
         b
     }
 
+    /// A check the scenario carries (what `judge` runs).
+    pub(crate) fn check(&mut self, spec: crate::plan::CheckSpec) -> &mut Self {
+        self.scenario.checks.push(spec);
+        self
+    }
+
     /// An observer record.
     pub(crate) fn observer(&mut self, name: &str, ms: f64, phase: ObserverPhase) -> &mut Self {
         self.records.push(Record::Observer(ObserverRecord {

@@ -197,7 +197,10 @@ pub fn judge(trace: &Trace) -> ScenarioResult {
         crate::trace::Record::End { reason, .. } => Some(reason.as_str()),
         _ => None,
     }) {
-        None => Some("the trace has no end record: the run did not finish".to_string()),
+        None => Some(format!(
+            "the run did not end: the trace has no end record (the run was killed, or the file was cut); the checks judged what was recorded, up to {}",
+            coverage::rel(trace, trace.last_t())
+        )),
         Some("completed") => None,
         Some(reason) => Some(format!("the run did not complete: {reason}")),
     };
@@ -224,3 +227,58 @@ pub fn judge(trace: &Trace) -> ScenarioResult {
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use faultline_agent::events::{RecoveryAction, Source};
+
+    use super::fixtures::TraceBuilder;
+    use super::*;
+
+    fn demo(detect_ms: f64) -> TraceBuilder {
+        let mut b = TraceBuilder::one_node(1000, RecoveryAction::Log);
+        b.check(CheckSpec::DetectedWithin {
+            node: "n1".into(),
+            slack: Duration::from_millis(20),
+        });
+        b.armed("n1", 0.0)
+            .heartbeats("n1", 0, 2000, 250)
+            .freeze("n1", 2100, 5000)
+            .hang_detected("n1", detect_ms, RecoveryAction::Log)
+            .heartbeat("n1", 5000.5);
+        b
+    }
+
+    #[test]
+    fn a_trace_without_an_end_is_judged_and_says_the_run_did_not_end() {
+        let r = judge(&demo(3000.2).build());
+        assert_eq!(r.verdict, Verdict::Error);
+        assert_eq!(r.checks.len(), 1);
+        assert_eq!(r.checks[0].verdict, Verdict::Pass, "{}", r.checks[0].detail);
+        let error = r.error.unwrap_or_default();
+        assert!(
+            error.starts_with("the run did not end: the trace has no end record"),
+            "{error}"
+        );
+        assert!(error.ends_with("up to +5.000 s"), "{error}");
+
+        let r = judge(&demo(3000.2).end(6000).build());
+        assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.error);
+        assert_eq!(r.error, None);
+    }
+
+    #[test]
+    fn the_scenario_is_inconclusive_when_nothing_failed_but_a_check_rests_on_a_gap() {
+        let mut b = demo(3000.2);
+        b.lose("n1", Source::Watchdog, 2000.0).end(6000);
+        let r = judge(&b.build());
+        assert_eq!(r.checks[0].verdict, Verdict::Inconclusive);
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+
+        // A failure elsewhere makes the scenario a failure.
+        b.check(CheckSpec::NoDetection { node: None });
+        assert_eq!(judge(&b.build()).verdict, Verdict::Fail);
+    }
+}

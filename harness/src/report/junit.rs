@@ -1,5 +1,7 @@
 //! JUnit XML (through quick-junit): one test suite per scenario, one test
-//! case per check. An expected failure is a success whose output says so.
+//! case per check. An expected failure is a success whose output says so;
+//! an inconclusive check is a failure whose message starts `inconclusive:`
+//! (CI must not read a verdict that rests on a gap as a pass).
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
@@ -25,10 +27,14 @@ pub fn junit(results: &[ScenarioResult]) -> String {
                     _ => NonSuccessKind::Failure,
                 };
                 let mut s = TestCaseStatus::non_success(kind);
-                let msg = if c.verdict == Verdict::Pass && c.expected_failure {
-                    format!("expected to fail, but passed: {}", c.detail)
-                } else {
-                    c.detail.clone()
+                let msg = match c.verdict {
+                    Verdict::Pass if c.expected_failure => {
+                        format!("expected to fail, but passed: {}", c.detail)
+                    }
+                    Verdict::Inconclusive if !c.detail.starts_with("inconclusive:") => {
+                        format!("inconclusive: {}", c.detail)
+                    }
+                    _ => c.detail.clone(),
                 };
                 s.set_message(msg);
                 s
@@ -57,5 +63,18 @@ mod tests {
     #[test]
     fn junit_report_shape() {
         insta::assert_snapshot!(junit(&crate::report::tests::sample()));
+    }
+
+    #[test]
+    fn an_inconclusive_check_is_a_failure_saying_so() {
+        let xml = junit(&crate::report::tests::sample());
+        assert!(
+            xml.contains("<failure message=\"inconclusive: observer `addr` did not observe"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<failure message=\"inconclusive: 1 record(s) of"),
+            "{xml}"
+        );
     }
 }

@@ -55,6 +55,21 @@ mod tests {
             measured: [("detections".to_string(), 1.0)].into(),
             ..pass.clone()
         };
+        let unobserved = CheckResult {
+            kind: "no_ip_conflict".into(),
+            node: None,
+            group: Some("sql".into()),
+            verdict: Verdict::Inconclusive,
+            detail: "observer `addr` did not observe from +3.000 s to +4.500 s".into(),
+            measured: [("max_holders".to_string(), 1.0)].into(),
+            ..pass.clone()
+        };
+        let lost = CheckResult {
+            verdict: Verdict::Inconclusive,
+            detail: "inconclusive: 1 record(s) of `n1`'s watchdog (pid 4242) were lost between +1.750 s and +3.001 s; without them the check would say: fired late".into(),
+            measured: Default::default(),
+            ..pass.clone()
+        };
         vec![
             ScenarioResult {
                 name: "freeze-is-caught".into(),
@@ -70,11 +85,26 @@ mod tests {
                 error: None,
                 checks: vec![fail],
             },
+            ScenarioResult {
+                name: "observer-died".into(),
+                suite: "demo".into(),
+                verdict: Verdict::Inconclusive,
+                error: None,
+                checks: vec![lost, unobserved],
+            },
         ]
     }
 
     #[test]
     fn json_report_shape() {
         insta::assert_snapshot!(json(&sample()));
+    }
+
+    #[test]
+    fn json_says_inconclusive_for_checks_and_scenarios() {
+        let doc: serde_json::Value = serde_json::from_str(&json(&sample())).unwrap();
+        let sc = &doc["scenarios"][2];
+        assert_eq!(sc["verdict"], "inconclusive");
+        assert_eq!(sc["checks"][1]["verdict"], "inconclusive");
     }
 }
