@@ -63,3 +63,88 @@ fn check_refuses_a_file_that_is_not_a_trace() {
         text(&out)
     );
 }
+
+/// The lines of a short trace of the demo scenario: header, start, and
+/// (unless `killed`) settled and end.
+fn demo_trace(killed: bool) -> Vec<String> {
+    use faultline::trace::{Header, Record, Trace, TRACE_VERSION};
+    let suite = faultline::suite::load_suite(&repo().join("suites/demo.yaml")).unwrap();
+    let mut records = vec![
+        Record::Header(Header {
+            t: 1_000,
+            version: TRACE_VERSION,
+            run_id: "abc123".into(),
+            suite: suite.name.clone(),
+            scenario: suite.scenarios[0].clone(),
+            host: "test".into(),
+            topology: Vec::new(),
+        }),
+        Record::Start { t: 2_000 },
+    ];
+    if !killed {
+        records.push(Record::Settled { t: 3_000 });
+        records.push(Record::End {
+            t: 4_000,
+            reason: "completed".into(),
+        });
+    }
+    let mut out = Vec::new();
+    Trace { records }.write_to(&mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn check_refuses_another_trace_version_saying_which_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = demo_trace(false);
+    lines[0] = lines[0].replace("\"version\":2", "\"version\":7");
+    let path = write_suite(dir.path(), "trace.jsonl", &(lines.join("\n") + "\n"));
+    let out = faultline().arg("check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:1:", path.display()))
+            && err.contains("trace version 7 is not one this build reads (it reads version 2)"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn check_refuses_concatenated_traces_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = demo_trace(false);
+    let one = lines.join("\n") + "\n";
+    let path = write_suite(dir.path(), "trace.jsonl", &(one.clone() + &one));
+    let out = faultline().arg("check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "{}:{}:1: a second header",
+            path.display(),
+            lines.len() + 1
+        )),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn check_judges_a_killed_run_and_says_it_did_not_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_suite(
+        dir.path(),
+        "trace.jsonl",
+        &(demo_trace(true).join("\n") + "\n"),
+    );
+    let out = faultline().arg("check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("the run did not end"), "{}", text(&out));
+    assert!(stdout.contains("detected_within[n1]"), "{}", text(&out));
+    assert!(stdout.contains("timeline starts"), "{}", text(&out));
+}
