@@ -247,6 +247,13 @@ fn judge_failover(
         }
     }
     r = r.measure("failover_ms", took);
+    if let (Verdict::Pass, Some(hole)) = (r.verdict, &addr_hole) {
+        r.verdict = Verdict::Inconclusive;
+        r.detail = format!(
+            "inconclusive: {}, but the address observer cannot confirm it: {hole}",
+            r.detail
+        );
+    }
     let client = format!("client:{group}");
     if let Some(served) = trace.records.iter().find_map(|rec| match rec {
         Record::Client(c)
@@ -264,13 +271,6 @@ fn judge_failover(
                 .detail
                 .push_str(&format!("; served_ms not measured: {hole}")),
         }
-    }
-    if let (Verdict::Pass, Some(hole)) = (r.verdict, addr_hole) {
-        r.verdict = Verdict::Inconclusive;
-        r.detail = format!(
-            "inconclusive: {}, but the address observer cannot confirm it: {hole}",
-            r.detail
-        );
     }
     (r, Some((onset, settle)))
 }

@@ -227,11 +227,20 @@ pub fn client_downtime(spec: &CheckSpec, trace: &Trace, group: &str, max: Durati
         stretches.push((last, last_probe));
     }
     // Of each, only the parts the client observed are outages seen.
+    // A trace without observer records (version 1) does not say when the
+    // client observed: its outages are measured as recorded, and a pass
+    // over them is inconclusive below.
+    let spans_known = !trace.observed_spans(&observer).is_empty();
     let mut longest = (0u64, *first, *first);
     for (a, b) in stretches {
         let mut cursor = a;
         let mut pieces = Vec::new();
-        for (hole_from, hole_to) in trace.unobserved(&observer, a, b) {
+        let holes = if spans_known {
+            trace.unobserved(&observer, a, b)
+        } else {
+            Vec::new()
+        };
+        for (hole_from, hole_to) in holes {
             pieces.push((cursor, hole_from));
             cursor = hole_to;
         }
@@ -456,6 +465,17 @@ mod tests {
         assert_eq!(r.measured["downtime_ms"], 1500.0);
         let r = run_check(&downtime(2000), &b.build());
         assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
+    }
+
+    #[test]
+    fn without_observer_records_outages_are_measured_but_a_pass_is_inconclusive() {
+        let mut b = outage_2100_to_3500();
+        b.without_observer_records();
+        let r = run_check(&downtime(2000), &b.build());
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.detail);
+        assert_eq!(r.measured["downtime_ms"], 1500.0);
+        let r = run_check(&downtime(1000), &b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.detail);
     }
 
     #[test]

@@ -107,10 +107,11 @@ impl Terminal {
     pub fn summary(&mut self, results: &[ScenarioResult]) {
         let count = |v| results.iter().filter(|r| r.verdict == v).count();
         self.line(&format!(
-            "\n{} scenario(s): {} passed, {} failed, {} error(s)",
+            "\n{} scenario(s): {} passed, {} failed, {} inconclusive, {} error(s)",
             results.len(),
             count(Verdict::Pass),
             count(Verdict::Fail),
+            count(Verdict::Inconclusive),
             count(Verdict::Error)
         ));
     }
