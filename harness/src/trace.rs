@@ -474,11 +474,6 @@ impl Trace {
         self.records.iter().map(Record::t).max().unwrap_or(0)
     }
 
-    /// Whether the run ended (an `end` record), whatever the reason.
-    pub fn ended(&self) -> bool {
-        self.end().is_some()
-    }
-
     /// The lost records of `node`'s emitters of `source`.
     pub fn gaps<'a>(
         &'a self,

@@ -168,7 +168,7 @@ fn judge_onset(
     }
     let Some(t) = detection else {
         let span_end = timeline_end.max(onset);
-        if deadline + slack_ns > timeline_end {
+        if deadline + slack_ns > timeline_end && !disabled {
             let armed = trace
                 .events(Some(node), Some(EventKind::WatchdogArmed))
                 .filter(|e| e.t <= onset)
@@ -178,8 +178,8 @@ fn judge_onset(
                 spec,
                 Verdict::Inconclusive,
                 format!(
-                    "inconclusive: the watchdog of `{node}` was armed{} and last reset at {}, so its deadline {} (+ slack) fell after the end of the timeline at {}: it could not fire within the run (hang_timeout {} ms is longer than the time left after the onset at {})",
-                    armed.map(|a| format!(" at {}", coverage::rel(trace, a))).unwrap_or_default(),
+                    "inconclusive: the watchdog of `{node}` was {}last reset at {}, so its deadline {} (+ slack) fell after the end of the timeline at {}: it could not fire within the run (hang_timeout {} ms is longer than the time left after the onset at {})",
+                    armed.map(|a| format!("armed at {} and ", coverage::rel(trace, a))).unwrap_or_default(),
                     coverage::rel(trace, last_reset),
                     coverage::rel(trace, deadline),
                     coverage::rel(trace, timeline_end),
@@ -527,6 +527,15 @@ mod tests {
             "{}",
             r.detail
         );
+    }
+
+    #[test]
+    fn disabled_monitoring_fails_even_when_the_timeout_outlasts_the_run() {
+        let mut b = TraceBuilder::one_node(60_000, RecoveryAction::Disabled);
+        b.heartbeats("n1", 0, 0, 250).freeze("n1", 2000, 5000);
+        let r = run_check(&spec(20), &b.settled(9000).end(9100).build());
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.detail);
+        assert!(r.detail.contains("monitoring disabled"), "{}", r.detail);
     }
 
     #[test]

@@ -313,11 +313,6 @@ impl TraceBuilder {
         self
     }
 
-    /// The timeline's end, then the run's.
-    pub(crate) fn settled_and_end(&mut self, ms: u64) -> &mut Self {
-        self.settled(ms).end(ms + 100)
-    }
-
     pub(crate) fn end(&mut self, ms: u64) -> &mut Self {
         self.records.push(Record::End {
             t: at(ms as f64),
