@@ -5,19 +5,20 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use faultline_agent::events::{EventKind, RecoveryAction};
+use faultline_agent::events::RecoveryAction;
 use serde_saphyr::Spanned;
 
-use super::raw::{RawCheck, RawFault, RawGroup, RawNode, RawScenario, RawSuite, Scalar};
-use super::{
-    default_duration, valid_node_name, SuiteIssue, CLIENT_HOST, DEFAULT_CONFLICT_WINDOW,
-    DEFAULT_SLACK, NODE_HOST_BASE, PUBLIC_NET,
-};
-use crate::duration::parse_duration;
+use super::checks::{check_def, CHECKS};
+use super::faults::{FaultDef, COMMON_KEYS, FAULTS};
+use super::params::Params;
+use super::raw::{RawEntry, RawGroup, RawNode, RawScenario, RawSuite, Scalar, Value};
+use super::{default_duration, valid_node_name, valid_path_name, SuiteIssue, MAX_NAME_LEN};
+use crate::duration::{format_duration, parse_duration, MAX_DURATION};
 use crate::plan::{
-    forms_cluster, CheckSpec, FaultKind, FaultPlan, GroupPlan, GroupState, Network, NodePlan,
-    NodeSettings, ScenarioPlan, SuitePlan,
+    forms_cluster, CheckSpec, FaultKind, FaultPlan, GroupPlan, NodePlan, NodeSettings,
+    ScenarioPlan, SuitePlan,
 };
+use crate::topology::{self, PREFIX_LEN};
 
 pub(super) struct Validator {
     pub(super) file: String,
@@ -25,7 +26,7 @@ pub(super) struct Validator {
 }
 
 impl Validator {
-    fn issue<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
+    pub(super) fn issue<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
         self.issues.push(SuiteIssue {
             file: self.file.clone(),
             line: at.referenced.line(),
@@ -35,8 +36,8 @@ impl Validator {
     }
 
     pub(super) fn suite(&mut self, raw: RawSuite) -> SuitePlan {
-        if raw.suite.value.trim().is_empty() {
-            self.issue(&raw.suite, "suite name is empty");
+        if !valid_path_name(&raw.suite.value) {
+            self.issue(&raw.suite, name_rule("suite", &raw.suite.value));
         }
         let defaults = match &raw.defaults {
             Some(d) => self.settings(&d.value, &NodeSettings::default()),
@@ -64,12 +65,22 @@ impl Validator {
     }
 
     fn scenario(&mut self, raw: RawScenario, defaults: &NodeSettings) -> ScenarioPlan {
-        if raw.name.value.trim().is_empty() {
-            self.issue(&raw.name, "scenario name is empty");
+        if !valid_path_name(&raw.name.value) {
+            self.issue(&raw.name, name_rule("scenario", &raw.name.value));
         }
         let mut nodes = Vec::new();
         if raw.nodes.value.is_empty() {
             self.issue(&raw.nodes, "a scenario needs at least one node");
+        }
+        if raw.nodes.value.len() > topology::MAX_NODES {
+            self.issue(
+                &raw.nodes,
+                format!(
+                    "{} nodes: a scenario has at most {} (the addresses of the public network)",
+                    raw.nodes.value.len(),
+                    topology::MAX_NODES
+                ),
+            );
         }
         for (name, node) in &raw.nodes.value {
             if !valid_node_name(name) {
@@ -121,24 +132,24 @@ impl Validator {
             None => Duration::from_secs(60),
         };
         let is_cluster = forms_cluster(nodes.len(), !groups.is_empty(), witness);
-        let mut faults = Vec::new();
+        let mut faults: Vec<(FaultPlan, &Spanned<RawEntry>)> = Vec::new();
         for f in &raw.faults {
-            if f.value.kind.value == "forged_poison" && !is_cluster {
-                self.issue(
-                    &f.value.kind,
-                    "fault `forged_poison` needs a cluster (two or more nodes, a group or a witness)",
-                );
-            }
-            if let Some(fault) = self.fault(&f.value, &known) {
-                faults.push(fault);
+            if let Some(fault) = self.fault(f, &known, is_cluster) {
+                faults.push((fault, f));
             }
         }
-        faults.sort_by_key(|f| f.at);
+        faults.sort_by_key(|(f, _)| f.at);
         let mut checks = Vec::new();
-        for c in &raw.checks {
-            if let Some(check) = self.check(&c.value, &known, &group_names) {
-                checks.push(check);
+        match &raw.checks {
+            Some(c) if !c.value.is_empty() => {
+                for c in &c.value {
+                    if let Some(check) = self.check(c, &known, &group_names) {
+                        checks.push(check);
+                    }
+                }
             }
+            Some(c) => self.issue(c, NO_CHECKS),
+            None => self.issue(&raw.name, NO_CHECKS),
         }
         let mut expect_fail = Vec::new();
         if let Some(expect) = &raw.expect {
@@ -155,10 +166,26 @@ impl Validator {
                 expect_fail.push(k.value.clone());
             }
         }
+        let plans: Vec<FaultPlan> = faults.iter().map(|(f, _)| f.clone()).collect();
         let duration = match &raw.duration {
-            Some(d) => self.duration(d).unwrap_or(Duration::from_secs(1)),
-            None => default_duration(&nodes, &faults),
+            Some(d) => self.duration(d).unwrap_or(MAX_DURATION),
+            None => {
+                let d = default_duration(&nodes, &plans);
+                if d > MAX_DURATION {
+                    self.issue(
+                        &raw.name,
+                        format!(
+                            "the scenario's default duration ({}: the last fault's end, the slowest \
+                             recovery and 1.5s) is longer than the limit of 24h",
+                            format_duration(d)
+                        ),
+                    );
+                }
+                d.min(MAX_DURATION)
+            }
         };
+        self.timeline(&faults, duration, raw.duration.is_some());
+        let faults = plans;
         ScenarioPlan {
             name: raw.name.value,
             nodes,
@@ -236,7 +263,7 @@ impl Validator {
         s
     }
 
-    fn duration(&mut self, raw: &Spanned<Scalar>) -> Option<Duration> {
+    pub(super) fn duration(&mut self, raw: &Spanned<Scalar>) -> Option<Duration> {
         let text = match &raw.value {
             Scalar::Str(s) => s.clone(),
             other => {
@@ -256,9 +283,9 @@ impl Validator {
         }
     }
 
-    fn action(&mut self, raw: &Spanned<Scalar>) -> Option<RecoveryAction> {
+    pub(super) fn action(&mut self, raw: &Spanned<Scalar>) -> Option<RecoveryAction> {
         let parsed = match &raw.value {
-            Scalar::Int(i) if (0..=3).contains(i) => RecoveryAction::from_code(*i as u8),
+            Scalar::Int(i) => u8::try_from(*i).ok().and_then(RecoveryAction::from_code),
             Scalar::Str(s) => match s.as_str() {
                 "disabled" | "off" | "none" => Some(RecoveryAction::Disabled),
                 "log" => Some(RecoveryAction::Log),
@@ -280,7 +307,7 @@ impl Validator {
         parsed
     }
 
-    fn node_ref(&mut self, raw: &Spanned<String>, known: &[&str]) -> bool {
+    pub(super) fn node_ref(&mut self, raw: &Spanned<String>, known: &[&str]) -> bool {
         if known.contains(&raw.value.as_str()) {
             return true;
         }
@@ -295,268 +322,217 @@ impl Validator {
         false
     }
 
-    fn fault(&mut self, raw: &RawFault, known: &[&str]) -> Option<FaultPlan> {
-        let kind = FaultKind::parse(&raw.kind.value);
-        if kind.is_none() {
+    /// Keys of `raw` that are not in `allowed`, each reported.
+    fn refuse_unknown_keys(&mut self, raw: &RawEntry, allowed: &[&str], owner: &str) {
+        for (key, _) in &raw.keys {
+            if !allowed.contains(&key.value.as_str()) {
+                self.issue(
+                    key,
+                    format!(
+                        "`{}` does not apply to {owner} (its keys: {})",
+                        key.value,
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The `kind` of a fault or check, and where it is written.
+    fn kind<'r>(
+        &mut self,
+        raw: &'r Spanned<RawEntry>,
+        what: &str,
+        known: &[&str],
+    ) -> Option<(&'r Spanned<Value>, String)> {
+        let Some((_, kind)) = raw.value.keys.iter().find(|(k, _)| k.value == "kind") else {
             self.issue(
-                &raw.kind,
-                format!(
-                    "unknown fault `{}` (known: {})",
-                    raw.kind.value,
-                    FaultKind::ALL.join(", ")
-                ),
+                raw,
+                format!("a {what} needs a `kind` (known: {})", known.join(", ")),
+            );
+            return None;
+        };
+        match &kind.value {
+            Value::Scalar(Scalar::Str(name)) if known.contains(&name.as_str()) => {
+                Some((kind, name.clone()))
+            }
+            other => {
+                let shown = match other {
+                    Value::Scalar(s) => s.to_string(),
+                    Value::List(_) => "a list".to_string(),
+                };
+                self.issue(
+                    kind,
+                    format!("unknown {what} `{shown}` (known: {})", known.join(", ")),
+                );
+                None
+            }
+        }
+    }
+
+    fn params<'a>(
+        &'a mut self,
+        owner: String,
+        at: &'a Spanned<Value>,
+        allowed: &'static [&'static str],
+        given: &'a [(String, Spanned<Value>)],
+        nodes: &'a [&'a str],
+        groups: &'a [&'a str],
+    ) -> Params<'a> {
+        Params {
+            v: self,
+            owner,
+            at,
+            allowed,
+            given,
+            nodes,
+            groups,
+        }
+    }
+
+    fn fault(
+        &mut self,
+        raw: &Spanned<RawEntry>,
+        known: &[&str],
+        is_cluster: bool,
+    ) -> Option<FaultPlan> {
+        let names: Vec<&str> = FAULTS.iter().map(|d| d.name).collect();
+        let kind = self.kind(raw, "fault", &names);
+        let def: Option<&FaultDef> = kind
+            .as_ref()
+            .and_then(|(_, name)| FaultKind::parse(name))
+            .map(FaultKind::def);
+        let owner = match &def {
+            Some(d) => format!("fault `{}`", d.name),
+            None => "a fault".to_string(),
+        };
+        if let Some(def) = def {
+            let allowed: Vec<&str> = COMMON_KEYS.iter().chain(def.params).copied().collect();
+            self.refuse_unknown_keys(&raw.value, &allowed, &owner);
+        }
+        let common: Vec<(String, Spanned<Value>)> = raw
+            .value
+            .keys
+            .iter()
+            .filter(|(k, _)| COMMON_KEYS.contains(&k.value.as_str()))
+            .map(|(k, v)| (k.value.clone(), v.clone()))
+            .collect();
+        // Where a problem of the whole fault is reported: its kind, or the
+        // fault itself when the kind is missing.
+        let whole = Spanned::new(Value::List(Vec::new()), raw.referenced, raw.defined);
+        let at_kind = kind.as_ref().map_or(&whole, |(k, _)| *k);
+        let mut p = self.params(owner.clone(), at_kind, COMMON_KEYS, &common, known, &[]);
+        let node = p.node("node");
+        let at = p.duration("at");
+        let duration = p.duration("for");
+        let node = p.required("node", node);
+        let at = p.required("at", at);
+        let duration = p.required("for", duration);
+        let def = def?;
+        if def.needs_cluster && !is_cluster {
+            self.issue(
+                at_kind,
+                format!("{owner} needs a cluster (two or more nodes, a group or a witness)"),
             );
         }
-        let node_ok = self.node_ref(&raw.node, known);
-        let at = self.duration(&raw.at);
-        let duration = self.duration(&raw.duration);
-        let networks = match (kind, &raw.network) {
-            (Some(FaultKind::LinkDown), None) => {
-                self.issue(
-                    &raw.kind,
-                    "fault `link_down` needs a `network`: public, private or all",
-                );
-                None
-            }
-            (Some(FaultKind::LinkDown), Some(n)) => match n.value.as_str() {
-                "public" => Some(vec![Network::Public]),
-                "private" => Some(vec![Network::Private]),
-                "all" => Some(vec![Network::Public, Network::Private]),
-                other => {
-                    self.issue(
-                        n,
-                        format!("network `{other}` must be public, private or all"),
-                    );
-                    None
-                }
-            },
-            (Some(k), Some(n)) => {
-                self.issue(
-                    n,
-                    format!(
-                        "`network` does not apply to fault `{}`",
-                        FaultKind::ALL[k as usize]
-                    ),
-                );
-                None
-            }
-            (None, Some(_)) => None,
-            (_, None) => Some(Vec::new()),
-        };
+        let own: Vec<(String, Spanned<Value>)> = raw
+            .value
+            .keys
+            .iter()
+            .filter(|(k, _)| def.params.contains(&k.value.as_str()))
+            .map(|(k, v)| (k.value.clone(), v.clone()))
+            .collect();
+        let mut p = self.params(owner, at_kind, def.params, &own, known, &[]);
+        let spec = (def.parse)(&mut p);
         Some(FaultPlan {
-            kind: kind?,
-            node: node_ok.then(|| raw.node.value.clone())?,
+            node: node?,
             at: at?,
             duration: duration?,
-            networks: networks?,
+            spec: spec?,
         })
     }
 
-    fn check(&mut self, raw: &RawCheck, known: &[&str], groups: &[&str]) -> Option<CheckSpec> {
-        let kind = raw.kind.value.as_str();
-        let allowed: &[&str] = match kind {
-            "detected_within" => &["node", "slack"],
-            "recovery_action" => &["node", "action"],
-            "no_detection" => &["node"],
-            "failover_within" => &["group", "within"],
-            "no_ip_conflict" => &["group", "window"],
-            "group_state" => &["group", "state", "node"],
-            "client_downtime" => &["group", "max"],
-            "events" => &["node", "must", "must_not"],
-            "quorum" => &["held", "lost"],
-            _ => {
+    /// The rules of a scenario's timeline: every fault starts before the
+    /// end, and two faults of one kind on one target never overlap.
+    fn timeline(
+        &mut self,
+        faults: &[(FaultPlan, &Spanned<RawEntry>)],
+        duration: Duration,
+        explicit: bool,
+    ) {
+        for (f, raw) in faults {
+            if f.at >= duration {
+                let why = if explicit {
+                    "the scenario's `duration`"
+                } else {
+                    "the scenario's default duration"
+                };
                 self.issue(
-                    &raw.kind,
+                    *raw,
                     format!(
-                        "unknown check `{kind}` (known: {})",
-                        CheckSpec::KINDS.join(", ")
+                        "fault `{}` on {} starts at {}, at or after the end of the timeline ({}, {why}): it would never be injected",
+                        f.kind().name(),
+                        f.node,
+                        format_duration(f.at),
+                        format_duration(duration)
                     ),
                 );
-                return None;
-            }
-        };
-        let present: [(&str, Option<(u64, u64)>); 12] = [
-            ("node", raw.node.as_ref().map(loc)),
-            ("slack", raw.slack.as_ref().map(loc)),
-            ("action", raw.action.as_ref().map(loc)),
-            ("group", raw.group.as_ref().map(loc)),
-            ("within", raw.within.as_ref().map(loc)),
-            ("window", raw.window.as_ref().map(loc)),
-            ("state", raw.state.as_ref().map(loc)),
-            ("max", raw.max.as_ref().map(loc)),
-            ("must", raw.must.as_ref().map(loc)),
-            ("must_not", raw.must_not.as_ref().map(loc)),
-            ("held", raw.held.as_ref().map(loc)),
-            ("lost", raw.lost.as_ref().map(loc)),
-        ];
-        for (key, at) in present {
-            if let (Some((line, column)), false) = (at, allowed.contains(&key)) {
-                self.issues.push(SuiteIssue {
-                    file: self.file.clone(),
-                    line,
-                    column,
-                    message: format!("`{key}` does not apply to check `{kind}`"),
-                });
             }
         }
-        let node_required = matches!(kind, "detected_within" | "recovery_action");
-        let node = match &raw.node {
-            Some(n) if allowed.contains(&"node") => {
-                self.node_ref(n, known).then(|| n.value.clone())
-            }
-            None if node_required => {
-                self.issue(&raw.kind, format!("check `{kind}` needs a `node`"));
-                return None;
-            }
-            _ => None,
-        };
-        let group = if allowed.contains(&"group") {
-            match &raw.group {
-                Some(g) if groups.contains(&g.value.as_str()) => Some(g.value.clone()),
-                Some(g) => {
-                    self.issue(
-                        g,
-                        format!(
-                            "unknown group `{}` (this scenario has: {})",
-                            g.value,
-                            groups.join(", ")
-                        ),
-                    );
-                    return None;
+        for (i, (a, raw_a)) in faults.iter().enumerate() {
+            for (b, raw_b) in &faults[i + 1..] {
+                if a.kind() != b.kind() || a.end().min(duration) <= b.at {
+                    continue;
                 }
-                None => {
-                    self.issue(&raw.kind, format!("check `{kind}` needs a `group`"));
-                    return None;
+                let (ta, tb) = ((a.kind().def().targets)(a), (a.kind().def().targets)(b));
+                if !ta.iter().any(|t| tb.contains(t)) {
+                    continue;
                 }
-            }
-        } else {
-            None
-        };
-        let required_duration =
-            |v: &mut Self, d: &Option<Spanned<Scalar>>, key: &str| -> Option<Duration> {
-                match d {
-                    Some(d) => v.duration(d),
-                    None => {
-                        v.issue(&raw.kind, format!("check `{kind}` needs `{key}`"));
-                        None
-                    }
-                }
-            };
-        Some(match kind {
-            "detected_within" => CheckSpec::DetectedWithin {
-                node: node?,
-                slack: match &raw.slack {
-                    Some(s) => self.duration(s)?,
-                    None => DEFAULT_SLACK,
-                },
-            },
-            "recovery_action" => CheckSpec::RecoveryAction {
-                node: node?,
-                action: match &raw.action {
-                    Some(a) => Some(self.action(a)?),
-                    None => None,
-                },
-            },
-            "no_detection" => CheckSpec::NoDetection { node },
-            "failover_within" => CheckSpec::FailoverWithin {
-                group: group?,
-                within: required_duration(self, &raw.within, "within")?,
-            },
-            "no_ip_conflict" => CheckSpec::NoIpConflict {
-                group: group?,
-                window: match &raw.window {
-                    Some(w) => self.duration(w)?,
-                    None => DEFAULT_CONFLICT_WINDOW,
-                },
-            },
-            "group_state" => CheckSpec::GroupState {
-                group: group?,
-                state: match raw.state.as_ref().map(|s| (s, s.value.as_str())) {
-                    Some((_, "online")) => GroupState::Online,
-                    Some((_, "failed")) => GroupState::Failed,
-                    Some((_, "offline")) => GroupState::Offline,
-                    Some((s, other)) => {
-                        self.issue(
-                            s,
-                            format!("group state `{other}` must be online, failed or offline"),
-                        );
-                        return None;
-                    }
-                    None => {
-                        self.issue(
-                            &raw.kind,
-                            "check `group_state` needs a `state`: online, failed or offline",
-                        );
-                        return None;
-                    }
-                },
-                node,
-            },
-            "client_downtime" => CheckSpec::ClientDowntime {
-                group: group?,
-                max: required_duration(self, &raw.max, "max")?,
-            },
-            "events" => {
-                let must = self.event_kinds(raw.must.as_ref());
-                let must_not = self.event_kinds(raw.must_not.as_ref());
-                if raw.must.is_none() && raw.must_not.is_none() {
-                    self.issue(&raw.kind, "check `events` needs `must` or `must_not`");
-                }
-                CheckSpec::Events {
-                    node,
-                    must: must?,
-                    must_not: must_not?,
-                }
-            }
-            _ => {
-                let held = self.node_list(raw.held.as_ref(), known);
-                let lost = self.node_list(raw.lost.as_ref(), known);
-                if raw.held.is_none() && raw.lost.is_none() {
-                    self.issue(&raw.kind, "check `quorum` needs `held` or `lost`");
-                }
-                CheckSpec::Quorum {
-                    held: held?,
-                    lost: lost?,
-                }
-            }
-        })
-    }
-
-    fn event_kinds(
-        &mut self,
-        raw: Option<&Spanned<Vec<Spanned<String>>>>,
-    ) -> Option<Vec<EventKind>> {
-        let mut kinds = Vec::new();
-        let mut ok = true;
-        for k in raw.map(|r| r.value.as_slice()).unwrap_or_default() {
-            match serde_json::from_value::<EventKind>(serde_json::Value::String(k.value.clone())) {
-                Ok(kind) => kinds.push(kind),
-                Err(_) => {
-                    self.issue(k, format!("unknown event kind `{}`", k.value));
-                    ok = false;
-                }
+                let message = format!(
+                    "fault `{}` on {} from {} to {} overlaps the one at {}:{} (from {} to {}): \
+                     two faults of one kind on one target must not overlap",
+                    b.kind().name(),
+                    b.node,
+                    format_duration(b.at),
+                    format_duration(b.end()),
+                    raw_a.referenced.line(),
+                    raw_a.referenced.column(),
+                    format_duration(a.at),
+                    format_duration(a.end()),
+                );
+                self.issue(*raw_b, message);
             }
         }
-        ok.then_some(kinds)
     }
 
-    fn node_list(
+    fn check(
         &mut self,
-        raw: Option<&Spanned<Vec<Spanned<String>>>>,
+        raw: &Spanned<RawEntry>,
         known: &[&str],
-    ) -> Option<Vec<String>> {
-        let mut nodes = Vec::new();
-        let mut ok = true;
-        for n in raw.map(|r| r.value.as_slice()).unwrap_or_default() {
-            ok &= self.node_ref(n, known);
-            nodes.push(n.value.clone());
-        }
-        ok.then_some(nodes)
+        groups: &[&str],
+    ) -> Option<CheckSpec> {
+        let names: Vec<&str> = CHECKS.iter().map(|d| d.name).collect();
+        let (kind_at, name) = self.kind(raw, "check", &names)?;
+        let def = check_def(&name)?;
+        let owner = format!("check `{name}`");
+        let allowed: Vec<&str> = ["kind"].iter().chain(def.keys).copied().collect();
+        self.refuse_unknown_keys(&raw.value, &allowed, &owner);
+        let own: Vec<(String, Spanned<Value>)> = raw
+            .value
+            .keys
+            .iter()
+            .filter(|(k, _)| def.keys.contains(&k.value.as_str()))
+            .map(|(k, v)| (k.value.clone(), v.clone()))
+            .collect();
+        let mut p = self.params(owner, kind_at, def.keys, &own, known, groups);
+        (def.parse)(&mut p)
     }
 
-    fn count(&mut self, raw: &Spanned<Scalar>, key: &str, min: i64, max: i64) -> Option<u32> {
+    fn count(&mut self, raw: &Spanned<Scalar>, key: &str, min: u32, max: u32) -> Option<u32> {
         match raw.value {
-            Scalar::Int(n) if (min..=max).contains(&n) => Some(n as u32),
+            Scalar::Int(n) if (i128::from(min)..=i128::from(max)).contains(&n) => {
+                u32::try_from(n).ok()
+            }
             _ => {
                 self.issue(
                     raw,
@@ -599,21 +575,22 @@ impl Validator {
             None => None,
         };
         let ip = match ip {
-            Some((ip, 24)) if ip.octets()[..3] == PUBLIC_NET[..] => {
-                let host = ip.octets()[3];
-                if (NODE_HOST_BASE..NODE_HOST_BASE + node_count as u8).contains(&host)
-                    || host == CLIENT_HOST
-                    || host == 0
-                    || host == 255
-                {
-                    self.issue(&g.ip, format!("virtual IP {ip} is a node's, the client's or a reserved address of the public network"));
+            Some((ip, len)) => match topology::vip_refusal(ip, len, node_count) {
+                None => Some(ip),
+                Some(why) => {
+                    self.issue(&g.ip, format!("virtual IP `{}` {why}", g.ip.value));
                     None
-                } else {
-                    Some(ip)
                 }
-            }
-            _ => {
-                self.issue(&g.ip, format!("virtual IP `{}` must be an address of the public network 10.77.0.0/24, written with /24", g.ip.value));
+            },
+            None => {
+                self.issue(
+                    &g.ip,
+                    format!(
+                        "virtual IP `{}` must be an address of the public network {}/{PREFIX_LEN}, written with /{PREFIX_LEN}",
+                        g.ip.value,
+                        topology::Network::Public.subnet()
+                    ),
+                );
                 None
             }
         };
@@ -636,13 +613,19 @@ impl Validator {
         Some(GroupPlan {
             name: name.to_string(),
             ip: ip?,
-            prefix_len: 24,
+            prefix_len: PREFIX_LEN,
             owners,
             disk,
         })
     }
 }
 
-fn loc<T>(s: &Spanned<T>) -> (u64, u64) {
-    (s.referenced.line(), s.referenced.column())
+const NO_CHECKS: &str =
+    "a scenario needs at least one check: a scenario with no checks proves nothing";
+
+fn name_rule(what: &str, name: &str) -> String {
+    format!(
+        "{what} name `{name}` must be 1-{MAX_NAME_LEN} letters, digits, `-`, `_` or `.`, \
+         not starting with `.` (it becomes a folder name under --out)"
+    )
 }
