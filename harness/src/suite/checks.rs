@@ -33,16 +33,16 @@ pub struct CheckDef {
 }
 
 /// Every check kind this build knows.
-pub static CHECKS: &[CheckDef] = &[
-    DETECTED_WITHIN,
-    RECOVERY_ACTION,
-    NO_DETECTION,
-    FAILOVER_WITHIN,
-    NO_IP_CONFLICT,
-    GROUP_STATE,
-    CLIENT_DOWNTIME,
-    EVENTS,
-    QUORUM,
+pub static CHECKS: &[&CheckDef] = &[
+    &DETECTED_WITHIN,
+    &RECOVERY_ACTION,
+    &NO_DETECTION,
+    &FAILOVER_WITHIN,
+    &NO_IP_CONFLICT,
+    &GROUP_STATE,
+    &CLIENT_DOWNTIME,
+    &EVENTS,
+    &QUORUM,
 ];
 
 impl CheckSpec {
@@ -69,10 +69,10 @@ impl CheckSpec {
 
 /// The entry called `name`.
 pub fn check_def(name: &str) -> Option<&'static CheckDef> {
-    CHECKS.iter().find(|d| d.name == name)
+    CHECKS.iter().copied().find(|d| d.name == name)
 }
 
-const DETECTED_WITHIN: CheckDef = CheckDef {
+static DETECTED_WITHIN: CheckDef = CheckDef {
     name: "detected_within",
     doc: "the watchdog fired within [last heartbeat + hang_timeout, that + slack]",
     keys: &["node", "slack"],
@@ -87,7 +87,7 @@ const DETECTED_WITHIN: CheckDef = CheckDef {
     },
 };
 
-const RECOVERY_ACTION: CheckDef = CheckDef {
+static RECOVERY_ACTION: CheckDef = CheckDef {
     name: "recovery_action",
     doc: "the configured (or named) recovery action happened, with its events",
     keys: &["node", "action"],
@@ -102,7 +102,7 @@ const RECOVERY_ACTION: CheckDef = CheckDef {
     },
 };
 
-const NO_DETECTION: CheckDef = CheckDef {
+static NO_DETECTION: CheckDef = CheckDef {
     name: "no_detection",
     doc: "no hang was detected on the node (or on any node)",
     keys: &["node"],
@@ -114,7 +114,7 @@ const NO_DETECTION: CheckDef = CheckDef {
     },
 };
 
-const FAILOVER_WITHIN: CheckDef = CheckDef {
+static FAILOVER_WITHIN: CheckDef = CheckDef {
     name: "failover_within",
     doc: "after the first fault's onset, the group came online on exactly one other node",
     keys: &["group", "within"],
@@ -130,7 +130,7 @@ const FAILOVER_WITHIN: CheckDef = CheckDef {
     },
 };
 
-const NO_IP_CONFLICT: CheckDef = CheckDef {
+static NO_IP_CONFLICT: CheckDef = CheckDef {
     name: "no_ip_conflict",
     doc: "never two MACs answering ARP for the group's IP within `window`",
     keys: &["group", "window"],
@@ -145,7 +145,7 @@ const NO_IP_CONFLICT: CheckDef = CheckDef {
     },
 };
 
-const GROUP_STATE: CheckDef = CheckDef {
+static GROUP_STATE: CheckDef = CheckDef {
     name: "group_state",
     doc: "the group's state at the end of the timeline (and where)",
     keys: &["group", "state", "node"],
@@ -171,7 +171,7 @@ const GROUP_STATE: CheckDef = CheckDef {
     },
 };
 
-const CLIENT_DOWNTIME: CheckDef = CheckDef {
+static CLIENT_DOWNTIME: CheckDef = CheckDef {
     name: "client_downtime",
     doc: "the client's longest gap between answers is at most `max`",
     keys: &["group", "max"],
@@ -187,7 +187,7 @@ const CLIENT_DOWNTIME: CheckDef = CheckDef {
     },
 };
 
-const EVENTS: CheckDef = CheckDef {
+static EVENTS: CheckDef = CheckDef {
     name: "events",
     doc: "event kinds that must, and must not, appear (on one node or any)",
     keys: &["node", "must", "must_not"],
@@ -208,7 +208,7 @@ const EVENTS: CheckDef = CheckDef {
     },
 };
 
-const QUORUM: CheckDef = CheckDef {
+static QUORUM: CheckDef = CheckDef {
     name: "quorum",
     doc: "which nodes kept quorum through the timeline and which lost it",
     keys: &["held", "lost"],

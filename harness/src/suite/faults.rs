@@ -66,7 +66,7 @@ pub struct FaultDef {
 }
 
 /// Every fault kind this build knows.
-pub static FAULTS: &[FaultDef] = &[FREEZE, LINK_DOWN, FORGED_POISON];
+pub static FAULTS: &[&FaultDef] = &[&FREEZE, &LINK_DOWN, &FORGED_POISON];
 
 impl FaultKind {
     /// This kind's table entry.
@@ -105,7 +105,7 @@ fn on_node(f: &FaultPlan) -> Vec<String> {
     vec![f.node.clone()]
 }
 
-const FREEZE: FaultDef = FaultDef {
+static FREEZE: FaultDef = FaultDef {
     kind: FaultKind::Freeze,
     name: "freeze",
     doc: "cgroup freezer on the node's service cgroup (a plain user-mode hang)",
@@ -122,7 +122,7 @@ const FREEZE: FaultDef = FaultDef {
     },
 };
 
-const LINK_DOWN: FaultDef = FaultDef {
+static LINK_DOWN: FaultDef = FaultDef {
     kind: FaultKind::LinkDown,
     name: "link_down",
     doc: "the node's switch ports on `network` (public, private or all) go down",
@@ -165,7 +165,7 @@ const LINK_DOWN: FaultDef = FaultDef {
     },
 };
 
-const FORGED_POISON: FaultDef = FaultDef {
+static FORGED_POISON: FaultDef = FaultDef {
     kind: FaultKind::ForgedPoison,
     name: "forged_poison",
     doc: "an intruder in the client namespace sends the node poison packets \
