@@ -189,6 +189,8 @@ pub fn default_duration(nodes: &[NodePlan], faults: &[FaultPlan]) -> Duration {
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod table_tests;
 #[cfg(test)]
 mod tests;
