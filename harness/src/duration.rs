@@ -96,10 +96,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     };
     let denom = 10u128.pow(frac.len() as u32);
     let frac_ms = frac_v * scale_ms;
-    if frac_ms % denom != 0 {
+    let whole_frac_ms = frac_ms / denom;
+    if whole_frac_ms * denom != frac_ms {
         return Err(DurationError::SubMillisecond(s.to_string()));
     }
-    let ms = int_v * scale_ms + frac_ms / denom;
+    let ms = int_v * scale_ms + whole_frac_ms;
     if ms > MAX_DURATION.as_millis() {
         return Err(DurationError::TooLong(s.to_string()));
     }

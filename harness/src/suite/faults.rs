@@ -38,6 +38,10 @@ pub struct FaultSite<'a> {
     pub client: Option<PathBuf>,
 }
 
+/// Assembles a fault from its plan and the lab's facts (an error says why
+/// it cannot be built there).
+pub type BuildFn = fn(&FaultPlan, &FaultSite<'_>) -> Result<Box<dyn Fault>, String>;
+
 /// One fault kind: its name, its keys and rules, how its parameters are
 /// read, what it targets, and how it is built.
 pub struct FaultDef {
@@ -62,7 +66,7 @@ pub struct FaultDef {
     /// kind whose targets meet must not overlap in time.
     pub targets: fn(&FaultPlan) -> Vec<String>,
     /// Assembles the fault to inject.
-    pub build: fn(&FaultPlan, &FaultSite<'_>) -> Result<Box<dyn Fault>, String>,
+    pub build: BuildFn,
 }
 
 /// Every fault kind this build knows.

@@ -125,7 +125,7 @@ impl Params<'_> {
             return Some(None);
         };
         let nodes = self.nodes;
-        self.v.node_ref(&n, nodes).then(|| Some(n.value))
+        self.v.node_ref(&n, nodes).then_some(Some(n.value))
     }
 
     /// A group of the scenario.
