@@ -71,6 +71,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         "ms" => 1,
         "s" => 1_000,
         "m" | "min" => 60_000,
+        // `1e300s`: an exponent is not a unit.
+        _ if unit.starts_with(|c: char| c.is_ascii_digit() || c == 'e' || c == 'E') => {
+            return Err(bad())
+        }
         _ => return Err(DurationError::BadUnit(s.to_string())),
     };
     if negative || zero {
@@ -196,6 +200,10 @@ mod tests {
         assert!(matches!(
             parse_duration("0.0000000000000000001s"),
             Err(DurationError::SubMillisecond(_))
+        ));
+        assert!(matches!(
+            parse_duration("1e300s"),
+            Err(DurationError::BadNumber(_))
         ));
         assert!(matches!(
             parse_duration("25h"),

@@ -110,12 +110,20 @@ pub fn parse_suite(file: &str, text: &str) -> Result<SuitePlan, SuiteError> {
 /// prefixes (`error: line 6 column 7: `), since we print our own
 /// `file:line:col:`, and without its rendered snippet.
 fn yaml_message(e: &serde_saphyr::Error) -> String {
-    if let serde_saphyr::Error::MultipleDocuments { .. } = e.without_snippet() {
-        return "a suite file holds one YAML document: remove the second `---` and what \
-                follows, or put each suite in a file of its own"
-            .to_string();
+    match e.without_snippet() {
+        serde_saphyr::Error::MultipleDocuments { .. } => {
+            "a suite file holds one YAML document: remove the second `---` and what \
+             follows, or put each suite in a file of its own"
+                .to_string()
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: Some(k), .. } => {
+            format!("key `{k}` is given twice")
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+            "a key is given twice".to_string()
+        }
+        _ => strip_position(&first_line(&e.to_string())),
     }
-    strip_position(&first_line(&e.to_string()))
 }
 
 /// `error: line 6 column 7: unknown field` -> `unknown field`.

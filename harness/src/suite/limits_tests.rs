@@ -167,6 +167,9 @@ fn yaml_messages_speak_to_users_and_give_the_place_once() {
         "{got}"
     );
     assert!(!got.contains("from_str"), "{got}");
+    let twice = BASE.replace("at: 2s, for: 3s", "at: 2s, for: 3s, at: 4s");
+    let got = one_issue(&twice);
+    assert!(got.ends_with(": key `at` is given twice"), "{got}");
     let unknown = BASE.replace("  - name: s\n", "  - name: s\n    bogus: 1\n");
     let got = one_issue(&unknown);
     assert!(
