@@ -10,6 +10,7 @@ use std::time::Duration;
 use faultline_agent::events::RecoveryAction;
 
 pub mod checks;
+mod entries;
 pub mod faults;
 mod params;
 mod raw;
