@@ -172,7 +172,7 @@ impl Validator {
                         &raw.name,
                         format!(
                             "the scenario's default duration ({}: the last fault's end, the slowest \
-                             recovery and 1.5s) is longer than the limit of 24h",
+                             recovery and 1.5s) is longer than the limit of 24h: give a `duration`",
                             format_duration(d)
                         ),
                     );
