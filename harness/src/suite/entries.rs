@@ -50,14 +50,20 @@ impl Validator {
             Value::Scalar(Scalar::Str(name)) if known.contains(&name.as_str()) => {
                 Some((kind, name.clone()))
             }
-            other => {
-                let shown = match other {
-                    Value::Scalar(s) => s.to_string(),
-                    Value::List(_) => "a list".to_string(),
-                };
+            Value::Scalar(other) => {
                 self.issue(
                     kind,
-                    format!("unknown {what} `{shown}` (known: {})", known.join(", ")),
+                    format!("unknown {what} `{other}` (known: {})", known.join(", ")),
+                );
+                None
+            }
+            Value::List(_) => {
+                self.issue(
+                    kind,
+                    format!(
+                        "a {what}'s `kind` is one name (known: {})",
+                        known.join(", ")
+                    ),
                 );
                 None
             }

@@ -136,11 +136,15 @@ impl Params<'_> {
         if self.groups.contains(&g.value.as_str()) {
             return Some(Some(g.value));
         }
-        let message = format!(
-            "unknown group `{}` (this scenario has: {})",
-            g.value,
-            self.groups.join(", ")
-        );
+        let message = if self.groups.is_empty() {
+            format!("unknown group `{}` (this scenario has no groups)", g.value)
+        } else {
+            format!(
+                "unknown group `{}` (this scenario has: {})",
+                g.value,
+                self.groups.join(", ")
+            )
+        };
         self.v.issue(&g, message);
         None
     }

@@ -262,6 +262,13 @@ impl Validator {
     pub(super) fn duration(&mut self, raw: &Spanned<Scalar>) -> Option<Duration> {
         let text = match &raw.value {
             Scalar::Str(s) => s.clone(),
+            Scalar::Bool(b) => {
+                self.issue(
+                    raw,
+                    format!("`{b}` is not a duration: write a number and a unit, e.g. `1s`"),
+                );
+                return None;
+            }
             other => {
                 self.issue(
                     raw,
