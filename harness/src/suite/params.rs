@@ -178,15 +178,42 @@ impl Params<'_> {
         let mut ok = true;
         for item in items {
             match &item.value {
-                Scalar::Str(s) => out.push(Spanned::new(s.clone(), item.referenced, item.defined)),
-                other => {
+                Value::Scalar(Scalar::Str(s)) => {
+                    out.push(Spanned::new(s.clone(), item.referenced, item.defined))
+                }
+                Value::Scalar(other) => {
                     self.v
                         .issue(item, format!("`{key}` must list names, not `{other}`"));
+                    ok = false;
+                }
+                Value::List(_) => {
+                    self.v
+                        .issue(item, format!("`{key}` must list names, not lists"));
                     ok = false;
                 }
             }
         }
         ok.then_some(Some(out))
+    }
+
+    /// A whole number from `min` to `max`.
+    pub fn count(&mut self, key: &str, min: u32, max: u32) -> Field<u32> {
+        let Some(s) = self.scalar(key, "a whole number")? else {
+            return Some(None);
+        };
+        match s.value {
+            Scalar::Int(n) if (i128::from(min)..=i128::from(max)).contains(&n) => {
+                u32::try_from(n).ok().map(Some)
+            }
+            _ => {
+                let message = format!(
+                    "{key} `{}` must be a whole number from {min} to {max}",
+                    s.value
+                );
+                self.v.issue(&s, message);
+                None
+            }
+        }
     }
 
     /// A list of event kinds (empty when absent).

@@ -126,13 +126,14 @@ pub(super) struct RawGroup {
     pub(super) disk: Option<S<Scalar>>,
 }
 
-/// A value of a fault's or a check's key: a scalar or a list of them.
+/// A value of a fault's or a check's key: a scalar or a list of values
+/// (lists nest, e.g. a partition's `sides: [[n1], [n2, n3]]`).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Value {
     /// `slack: 20ms`.
     Scalar(Scalar),
     /// `must: [poisoned, quorum_lost]`.
-    List(Vec<S<Scalar>>),
+    List(Vec<S<Value>>),
 }
 
 impl<'de> Deserialize<'de> for Value {
@@ -141,7 +142,7 @@ impl<'de> Deserialize<'de> for Value {
         impl<'de> Visitor<'de> for V {
             type Value = Value;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a scalar or a list of scalars")
+                f.write_str("a scalar or a list")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
                 Ok(Value::Scalar(Scalar::Str(v.to_string())))
@@ -168,7 +169,7 @@ impl<'de> Deserialize<'de> for Value {
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
                 let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<S<Scalar>>()? {
+                while let Some(item) = seq.next_element::<S<Value>>()? {
                     items.push(item);
                 }
                 Ok(Value::List(items))

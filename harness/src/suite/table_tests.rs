@@ -136,3 +136,72 @@ fn an_unknown_check_is_refused_not_taken_for_another() {
         .message
         .starts_with("unknown check `quorums` (known: detected_within"));
 }
+
+/// A `Params` over `given` (YAML flow mapping) allowing `allowed`, handed
+/// to `f`; returns the issues recorded.
+fn with_params(
+    allowed: &'static [&'static str],
+    given: &str,
+    f: impl FnOnce(&mut super::params::Params<'_>),
+) -> Vec<String> {
+    let raw: Spanned<super::raw::RawEntry> = serde_saphyr::from_str(given).unwrap();
+    let keys: Vec<(String, Spanned<super::raw::Value>)> = raw
+        .value
+        .keys
+        .iter()
+        .map(|(k, v)| (k.value.clone(), v.clone()))
+        .collect();
+    let at = keys[0].1.clone();
+    let mut v = super::validate::Validator {
+        file: "t.yaml".into(),
+        issues: Vec::new(),
+    };
+    let mut p = super::params::Params {
+        v: &mut v,
+        owner: "fault `x`".into(),
+        at: &at,
+        allowed,
+        given: &keys,
+        nodes: &["n1"],
+        groups: &[],
+    };
+    f(&mut p);
+    v.issues.iter().map(|i| i.to_string()).collect()
+}
+
+use serde_saphyr::Spanned;
+
+#[test]
+#[should_panic(expected = "reads `percent`, which its table entry does not list")]
+fn a_parse_function_reading_an_unlisted_key_is_caught() {
+    with_params(&["network"], "{ network: all }", |p| {
+        let _ = p.count("percent", 0, 100);
+    });
+}
+
+#[test]
+fn counts_and_nested_lists_are_read_with_their_place() {
+    let got = with_params(
+        &["percent", "sides"],
+        "{ percent: 101, sides: [[n1], n2] }",
+        |p| {
+            assert_eq!(p.count("percent", 0, 100), None);
+            assert_eq!(p.node_list("sides"), None);
+        },
+    );
+    assert_eq!(
+        got,
+        [
+            "t.yaml:1:12: percent `101` must be a whole number from 0 to 100",
+            "t.yaml:1:25: `sides` must list names, not lists",
+        ]
+    );
+    let got = with_params(&["percent"], "{ percent: 18446744073709551615 }", |p| {
+        assert_eq!(p.count("percent", 0, 100), None);
+    });
+    assert!(got[0].contains("`18446744073709551615`"), "{got:?}");
+    assert!(with_params(&["percent"], "{ percent: 7 }", |p| {
+        assert_eq!(p.count("percent", 0, 100), Some(Some(7)));
+    })
+    .is_empty());
+}
