@@ -99,6 +99,8 @@ pub fn parse_suite(file: &str, text: &str) -> Result<SuitePlan, SuiteError> {
         issues: Vec::new(),
     };
     let plan = v.suite(raw);
+    // In the order a reader meets them in the file.
+    v.issues.sort_by_key(|i| (i.line, i.column));
     if v.issues.is_empty() {
         Ok(plan)
     } else {

@@ -203,3 +203,32 @@ fn a_trace_header_with_out_of_range_durations_is_refused_not_a_panic() {
         assert!(err.to_string().contains("duration"), "{bad}: {err}");
     }
 }
+
+/// Every message a suite with many mistakes gets, as a user reads them.
+#[test]
+fn messages_of_a_suite_with_many_mistakes() {
+    let text = "\
+suite: ../out
+scenarios:
+  - name: s
+    duration: 3s
+    nodes:
+      n1: { hang_timeout: 30ms, missed_heartbeats: 18446744073709551615 }
+      n2: { restart_delay: 0.5ms, hang_recovery_action: 7 }
+    groups:
+      sql: { ip: 10.77.0.11/24, owners: [n1, n3] }
+    faults:
+      - { kind: freeze, node: n1, at: 1s, for: 3s }
+      - { kind: freeze, node: n1, at: 2s, for: 1s }
+      - { kind: link_down, node: n2, at: 3s, for: 1s }
+      - { kind: melt, node: n9, at: 1e300s, for: 1s }
+    checks:
+      - { kind: detected_within, node: n1, slak: 1s }
+      - { kind: group_state, group: web, state: up }
+      - { kind: events, must: poisoned }
+      - { kind: quorums }
+    expect:
+      fail: [no_detection]
+";
+    insta::assert_snapshot!(issues(text).join("\n"));
+}
