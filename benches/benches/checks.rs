@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use faultline::checks::judge;
-use faultline::plan::{CheckSpec, FaultKind, FaultPlan, NodePlan, NodeSettings, ScenarioPlan};
+use faultline::plan::{
+    CheckSpec, FaultKind, FaultPlan, FaultSpec, NodePlan, NodeSettings, ScenarioPlan,
+};
 use faultline::trace::{FaultPhase, FaultRecord, Header, Record, Trace, TRACE_VERSION};
 use faultline_agent::events::{Event, EventKind, RecoveryAction, Source};
 
@@ -30,11 +32,10 @@ fn synthetic(nodes: usize, minutes: u64) -> Trace {
             })
             .collect(),
         faults: vec![FaultPlan {
-            kind: FaultKind::Freeze,
             node: "n0".into(),
             at: Duration::from_secs(30),
             duration: Duration::from_secs(3),
-            networks: vec![],
+            spec: FaultSpec::Freeze,
         }],
         checks: vec![
             CheckSpec::DetectedWithin {

@@ -1,7 +1,8 @@
 //! `faultline cleanup`: finds what runs whose harness is gone left behind
 //! (processes, cgroups, namespaces, run folders, all found by our name
 //! prefixes) and removes it with the same code a normal teardown uses.
-//! A run whose harness is still alive is left alone.
+//! A run whose harness is still alive is left alone. It needs root, and
+//! says so before it looks at anything.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -101,14 +102,49 @@ fn live_harness(id: &str) -> Option<u32> {
     (process_start_time(pid) == Some(start) && pid != std::process::id()).then_some(pid)
 }
 
+/// Cleanup was refused before anything was touched.
+#[derive(Debug, thiserror::Error)]
+pub enum CleanupError {
+    /// Not root: namespaces, cgroups and other users' processes are out of
+    /// reach, so cleanup would remove half a run and fail on the rest.
+    #[error("faultline cleanup needs root (running as uid {0}): nothing was touched")]
+    NotRoot(u32),
+}
+
+/// Refuses to go on unless `euid` is root.
+pub fn require_root(euid: u32) -> Result<(), CleanupError> {
+    if euid == 0 {
+        Ok(())
+    } else {
+        Err(CleanupError::NotRoot(euid))
+    }
+}
+
 /// Removes every leftover of dead runs; returns what was found and the
-/// errors met.
-pub fn clean(host: &CgroupHost) -> (Vec<Leftover>, Vec<String>) {
+/// errors met. Refused, touching nothing, unless running as root.
+pub fn clean(host: &CgroupHost) -> Result<(Vec<Leftover>, Vec<String>), CleanupError> {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    require_root(unsafe { libc::geteuid() })?;
     let found = find(host);
     let mut errors = Vec::new();
     for l in found.iter().filter(|l| l.live_harness.is_none()) {
         errors.extend(remove_run(host, &l.id));
     }
     let _ = host.remove_if_empty(Path::new(CGROUP_ROOT));
-    (found, errors)
+    Ok((found, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_refuses_a_non_root_user_before_touching_anything() {
+        assert!(require_root(0).is_ok());
+        let err = require_root(1000).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "faultline cleanup needs root (running as uid 1000): nothing was touched"
+        );
+    }
 }

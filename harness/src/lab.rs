@@ -21,8 +21,8 @@ use faultline_agent::launch::{
 use faultline_faults::cgroup::{Cgroup, CgroupError, CgroupHost};
 use faultline_faults::netns::{NetError, NetNs};
 
-use crate::plan::{Network, NodePlan, NodeSettings, ScenarioPlan};
-use crate::suite::{CLIENT_HOST, NODE_HOST_BASE};
+use crate::plan::{NodePlan, NodeSettings, ScenarioPlan};
+use crate::topology::{self, Network, NodeIndex, APP_PORT, CLUSTER_PORT, NETWORKS, PREFIX_LEN};
 use crate::trace::TopologyNode;
 
 /// Where runs register themselves.
@@ -36,45 +36,35 @@ const WATCHDOG_RT_US: u64 = 50_000;
 /// The watchdog's SCHED_FIFO priority.
 pub const WATCHDOG_RT_PRIORITY: i32 = 50;
 
-/// The networks every node is on: interface name, port suffix, prefix,
-/// MAC octet.
-pub const NETWORKS: [(&str, &str, &str, u8); 2] = [
-    ("public", "pub", "10.77.0", 1),
-    ("private", "prv", "10.78.0", 2),
-];
-/// UDP port of cluster messages (the modelled system's).
-pub const CLUSTER_PORT: u16 = 3343;
-/// TCP port of every group's application.
-pub const APP_PORT: u16 = 7777;
-
-/// The address of node `index` (0-based) on a network prefix.
-pub fn node_ip(prefix: &str, index: usize) -> Ipv4Addr {
-    format!("{prefix}.{}", NODE_HOST_BASE as usize + index)
-        .parse()
-        .expect("valid node address")
-}
-
-/// The MAC of node `index` (0-based) on network number `net` (1 public, 2
-/// private): `02:fa:00:00:<net>:<index+1>`, so that a MAC on the wire names
-/// its node.
-pub fn node_mac(net: u8, index: usize) -> String {
-    format!("02:fa:00:00:{net:02x}:{:02x}", index + 1)
-}
-
 /// A node's probe settings, as its configuration database holds them.
-fn arp_settings(s: &NodeSettings) -> ArpSettings {
+pub fn arp_settings(s: &NodeSettings) -> ArpSettings {
     ArpSettings {
         probe: s.arp_probe,
         probe_num: s.arp.probes,
-        probe_interval_ms: s.arp.probe_interval.as_millis() as u64,
-        probe_wait_ms: s.arp.probe_wait.as_millis() as u64,
+        probe_interval_ms: ms(s.arp.probe_interval),
+        probe_wait_ms: ms(s.arp.probe_wait),
         announce_num: s.arp.announcements,
-        announce_interval_ms: s.arp.announce_interval.as_millis() as u64,
+        announce_interval_ms: ms(s.arp.announce_interval),
     }
 }
 
-/// The client's MAC on the public network.
-pub const CLIENT_MAC: &str = "02:fa:00:00:01:fa";
+/// A node's configuration database. Pure: the numbers are converted
+/// without narrowing (validation bounds every duration, see
+/// [`crate::plan::MAX_DURATION`]; a value beyond it is a broken invariant).
+pub fn node_db(s: &NodeSettings, cluster: Option<ClusterConfig>) -> ClusterDb {
+    ClusterDb {
+        hang_timeout_ms: u32::try_from(s.hang_timeout.as_millis())
+            .expect("validated: hang_timeout fits the agent's u32 milliseconds"),
+        hang_recovery_action: s.hang_recovery_action,
+        service_restart_delay_ms: ms(s.service_restart_delay),
+        cluster,
+    }
+}
+
+/// Whole milliseconds of a validated duration.
+pub fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).expect("validated: durations are bounded")
+}
 
 /// Building or tearing down a lab failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +75,10 @@ pub enum LabError {
     /// A namespace or link operation failed.
     #[error("network setup failed")]
     Net(#[from] NetError),
+    /// The plan has more nodes than the topology has addresses for
+    /// (validation refuses such plans).
+    #[error("{0} nodes, more than the {max} the topology has addresses for", max = topology::MAX_NODES)]
+    TooManyNodes(usize),
     /// A file of the run could not be written.
     #[error("cannot write {path}")]
     Io {
@@ -197,7 +191,7 @@ impl Lab {
             run_dir,
             nodes: Vec::new(),
             client: None,
-            topology: Vec::new(),
+            topology: topology::nodes(scenario.nodes.iter().map(|n| n.name.as_str())),
             vips: scenario.groups.iter().map(|g| g.ip).collect(),
             host,
             torn_down: false,
@@ -218,8 +212,8 @@ impl Lab {
         fs::write(&reg, registration).map_err(io_err(&reg))?;
 
         self.switch = NetNs::create(self.switch.name())?;
-        for (net, _, _, _) in NETWORKS {
-            let br = format!("br-{net}");
+        for net in NETWORKS {
+            let br = net.bridge();
             self.switch.ip(&["link", "add", &br, "type", "bridge"])?;
             self.switch.ip(&["link", "set", &br, "up"])?;
         }
@@ -229,42 +223,50 @@ impl Lab {
             .is_cluster()
             .then(|| self.cluster_config(scenario, &shared));
         for (i, node) in scenario.nodes.iter().enumerate() {
+            let index = NodeIndex::new(i).ok_or(LabError::TooManyNodes(scenario.nodes.len()))?;
             let cluster = cluster.clone().map(|c| ClusterConfig {
-                node_id: i as u32 + 1,
+                node_id: index.id(),
                 arp: arp_settings(&node.settings),
-                node_heartbeat_ms: node.settings.node_heartbeat.as_millis() as u64,
+                node_heartbeat_ms: ms(node.settings.node_heartbeat),
                 missed_heartbeats: node.settings.missed_heartbeats,
                 ..c
             });
-            let lab_node = self.build_node(i, node, work_dir, cluster)?;
+            let lab_node = self.build_node(index, node, work_dir, cluster)?;
             self.nodes.push(lab_node);
         }
         if scenario.is_cluster() {
             let ns = NetNs::create(&format!("{NETNS_PREFIX}{}-cl", self.id))?;
+            let public = Network::Public;
             self.switch.ip(&[
                 "link",
                 "add",
-                "cl-pub",
+                topology::CLIENT_PORT,
                 "type",
                 "veth",
                 "peer",
                 "name",
-                "public",
+                public.name(),
                 "address",
-                CLIENT_MAC,
+                topology::CLIENT_MAC,
                 "netns",
                 ns.name(),
             ])?;
-            self.switch
-                .ip(&["link", "set", "cl-pub", "master", "br-public", "up"])?;
+            self.switch.ip(&[
+                "link",
+                "set",
+                topology::CLIENT_PORT,
+                "master",
+                &public.bridge(),
+                "up",
+            ])?;
             ns.ip(&[
                 "addr",
                 "add",
-                &format!("10.77.0.{CLIENT_HOST}/24"),
+                &format!("{}/{PREFIX_LEN}", topology::client_ip()),
                 "dev",
-                "public",
+                public.name(),
             ])?;
-            ns.ip(&["link", "set", "public", "up"])?;
+            ns.ip(&["link", "set", public.name(), "up"])?;
             self.client = Some(ns);
         }
         Ok(())
@@ -281,12 +283,12 @@ impl Lab {
             nodes: scenario
                 .nodes
                 .iter()
-                .enumerate()
-                .map(|(i, n)| ClusterNode {
-                    id: i as u32 + 1,
+                .zip((0..).map_while(NodeIndex::new))
+                .map(|(n, i)| ClusterNode {
+                    id: i.id(),
                     name: n.name.clone(),
-                    public_ip: node_ip(NETWORKS[0].2, i),
-                    private_ip: node_ip(NETWORKS[1].2, i),
+                    public_ip: i.ip(Network::Public),
+                    private_ip: i.ip(Network::Private),
                     votes: 1,
                 })
                 .collect(),
@@ -312,14 +314,14 @@ impl Lab {
                 .collect(),
             // Per node; filled in by the caller.
             arp: arp_settings(&NodeSettings::default()),
-            failover_window_ms: scenario.failover_window.as_millis() as u64,
+            failover_window_ms: ms(scenario.failover_window),
             shared_dir: shared.to_path_buf(),
         }
     }
 
     fn build_node(
         &mut self,
-        index: usize,
+        index: NodeIndex,
         plan: &NodePlan,
         work_dir: &Path,
         cluster: Option<ClusterConfig>,
@@ -334,9 +336,9 @@ impl Lab {
             .grant_rt_runtime(&rel.join("watchdog"), WATCHDOG_RT_US)?;
 
         let ns = NetNs::create(&format!("{NETNS_PREFIX}{}-{name}", self.id))?;
-        for (net, short, prefix, octet) in NETWORKS {
-            let port = format!("{name}-{short}");
-            let mac = node_mac(octet, index);
+        for net in NETWORKS {
+            let port = topology::port(name, net);
+            let mac = index.mac(net);
             self.switch.ip(&[
                 "link",
                 "add",
@@ -345,41 +347,28 @@ impl Lab {
                 "veth",
                 "peer",
                 "name",
-                net,
+                net.name(),
                 "address",
                 &mac,
                 "netns",
                 ns.name(),
             ])?;
             self.switch
-                .ip(&["link", "set", &port, "master", &format!("br-{net}"), "up"])?;
+                .ip(&["link", "set", &port, "master", &net.bridge(), "up"])?;
             ns.ip(&[
                 "addr",
                 "add",
-                &format!("{}/24", node_ip(prefix, index)),
+                &format!("{}/{PREFIX_LEN}", index.ip(net)),
                 "dev",
-                net,
+                net.name(),
             ])?;
-            ns.ip(&["link", "set", net, "up"])?;
+            ns.ip(&["link", "set", net.name(), "up"])?;
         }
-        self.topology.push(TopologyNode {
-            name: name.clone(),
-            public_ip: node_ip(NETWORKS[0].2, index),
-            private_ip: node_ip(NETWORKS[1].2, index),
-            public_mac: node_mac(NETWORKS[0].3, index),
-            private_mac: node_mac(NETWORKS[1].3, index),
-        });
 
         let dir = work_dir.join("nodes").join(name);
         let state_dir = dir.join("state");
         fs::create_dir_all(&state_dir).map_err(io_err(&state_dir))?;
-        let s = &plan.settings;
-        let db = ClusterDb {
-            hang_timeout_ms: s.hang_timeout.as_millis() as u32,
-            hang_recovery_action: s.hang_recovery_action,
-            service_restart_delay_ms: s.service_restart_delay.as_millis() as u64,
-            cluster,
-        };
+        let db = node_db(&plan.settings, cluster);
         let db_path = state_dir.join(CLUSDB_FILE);
         fs::write(
             &db_path,
@@ -399,10 +388,7 @@ impl Lab {
                 kill_file: node.kill_file(),
                 pressure_dir: node.pressure_dir(),
             },
-            links: NETWORKS
-                .iter()
-                .map(|(net, _, _, _)| net.to_string())
-                .collect(),
+            links: NETWORKS.iter().map(|n| n.name().to_string()).collect(),
             watchdog_rt_priority: WATCHDOG_RT_PRIORITY,
         };
         let launch_path = dir.join(LAUNCH_FILE);
@@ -437,24 +423,18 @@ impl Lab {
     pub fn reboot_network(&self, node: &LabNode) -> Result<(), LabError> {
         for vip in &self.vips {
             // Not configured there is fine: only stale ones are removed.
-            let _ = node
-                .ns
-                .ip(&["addr", "del", &format!("{vip}/24"), "dev", NETWORKS[0].0]);
+            let _ = node.ns.ip(&[
+                "addr",
+                "del",
+                &format!("{vip}/{PREFIX_LEN}"),
+                "dev",
+                Network::Public.name(),
+            ]);
         }
-        for (net, _, _, _) in NETWORKS {
-            node.ns.ip(&["link", "set", net, "up"])?;
+        for net in NETWORKS {
+            node.ns.ip(&["link", "set", net.name(), "up"])?;
         }
         Ok(())
-    }
-
-    /// The switch port of `node` on `network`, e.g. `n1-pub`.
-    pub fn port(node: &str, network: Network) -> String {
-        let short = NETWORKS
-            .iter()
-            .find(|(net, _, _, _)| *net == network.name())
-            .map(|(_, short, _, _)| *short)
-            .expect("every network has a port suffix");
-        format!("{node}-{short}")
     }
 
     /// Kills every process of the run.

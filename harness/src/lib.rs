@@ -17,4 +17,5 @@ pub mod report;
 pub mod runner;
 pub mod spoof;
 pub mod suite;
+pub mod topology;
 pub mod trace;

@@ -359,7 +359,13 @@ fn cmd_cleanup(dry_run: bool) -> i32 {
         }
         return exit::PASS;
     }
-    let (found, errors) = faultline::cleanup::clean(&host);
+    let (found, errors) = match faultline::cleanup::clean(&host) {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::HOST;
+        }
+    };
     for l in &found {
         if l.live_harness.is_some() {
             println!("left alone: {l}");

@@ -10,6 +10,7 @@ use faultline_agent::events::{EventKind, RecoveryAction};
 use serde::{Deserialize, Serialize};
 
 use crate::duration::serde_text;
+pub use crate::topology::Network;
 
 /// The name a unit enum variant has in suites, traces and reports
 /// (its serde name, e.g. `link_down`, `ip_conflict`).
@@ -199,8 +200,10 @@ impl Default for NodeSettings {
     }
 }
 
-/// The kinds of fault this build knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The kinds of fault this build knows: the names of the fault table
+/// ([`crate::suite::faults::FAULTS`]), where each kind's keys, parameters
+/// and construction are defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// Freeze the node's service cgroup (a plain user-mode hang).
@@ -213,31 +216,36 @@ pub enum FaultKind {
     ForgedPoison,
 }
 
-impl FaultKind {
-    /// Every kind, for error messages.
-    pub const ALL: &'static [&'static str] = &["freeze", "link_down", "forged_poison"];
+/// A fault kind with its parameters: what a fault does, apart from where
+/// and when. Each variant's parameters belong to that kind only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultSpec {
+    /// See [`FaultKind::Freeze`].
+    Freeze,
+    /// See [`FaultKind::LinkDown`].
+    LinkDown {
+        /// The networks cut.
+        networks: Vec<Network>,
+    },
+    /// See [`FaultKind::ForgedPoison`].
+    ForgedPoison,
+}
 
-    /// Parses a kind name.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "freeze" => Some(FaultKind::Freeze),
-            "link_down" => Some(FaultKind::LinkDown),
-            "forged_poison" => Some(FaultKind::ForgedPoison),
-            _ => None,
+impl FaultSpec {
+    /// Its kind.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            FaultSpec::Freeze => FaultKind::Freeze,
+            FaultSpec::LinkDown { .. } => FaultKind::LinkDown,
+            FaultSpec::ForgedPoison => FaultKind::ForgedPoison,
         }
-    }
-
-    /// Whether this fault hangs the node's service (the watchdog must fire).
-    pub fn hangs_service(self) -> bool {
-        matches!(self, FaultKind::Freeze)
     }
 }
 
 /// One fault on the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultPlan {
-    /// What.
-    pub kind: FaultKind,
     /// On which node.
     pub node: String,
     /// When, after the timeline starts.
@@ -246,28 +254,20 @@ pub struct FaultPlan {
     /// For how long.
     #[serde(rename = "for", with = "serde_text")]
     pub duration: Duration,
-    /// The networks a `link_down` cuts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub networks: Vec<Network>,
+    /// What, with the kind's parameters.
+    #[serde(flatten)]
+    pub spec: FaultSpec,
 }
 
-/// The node networks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Network {
-    /// Clients and nodes.
-    Public,
-    /// Nodes only.
-    Private,
-}
+impl FaultPlan {
+    /// Its kind.
+    pub fn kind(&self) -> FaultKind {
+        self.spec.kind()
+    }
 
-impl Network {
-    /// The interface name inside a node and the bridge suffix.
-    pub fn name(self) -> &'static str {
-        match self {
-            Network::Public => "public",
-            Network::Private => "private",
-        }
+    /// When it heals, after the timeline starts.
+    pub fn end(&self) -> Duration {
+        self.at.saturating_add(self.duration)
     }
 }
 
@@ -370,34 +370,6 @@ pub enum CheckSpec {
 }
 
 impl CheckSpec {
-    /// Every check kind, for error messages.
-    pub const KINDS: &'static [&'static str] = &[
-        "detected_within",
-        "recovery_action",
-        "no_detection",
-        "failover_within",
-        "no_ip_conflict",
-        "group_state",
-        "client_downtime",
-        "events",
-        "quorum",
-    ];
-
-    /// The stable kind name.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CheckSpec::DetectedWithin { .. } => "detected_within",
-            CheckSpec::RecoveryAction { .. } => "recovery_action",
-            CheckSpec::NoDetection { .. } => "no_detection",
-            CheckSpec::FailoverWithin { .. } => "failover_within",
-            CheckSpec::NoIpConflict { .. } => "no_ip_conflict",
-            CheckSpec::GroupState { .. } => "group_state",
-            CheckSpec::ClientDowntime { .. } => "client_downtime",
-            CheckSpec::Events { .. } => "events",
-            CheckSpec::Quorum { .. } => "quorum",
-        }
-    }
-
     /// The group the check is about, if one.
     pub fn group(&self) -> Option<&str> {
         match self {
@@ -405,7 +377,11 @@ impl CheckSpec {
             | CheckSpec::NoIpConflict { group, .. }
             | CheckSpec::GroupState { group, .. }
             | CheckSpec::ClientDowntime { group, .. } => Some(group),
-            _ => None,
+            CheckSpec::DetectedWithin { .. }
+            | CheckSpec::RecoveryAction { .. }
+            | CheckSpec::NoDetection { .. }
+            | CheckSpec::Events { .. }
+            | CheckSpec::Quorum { .. } => None,
         }
     }
 
@@ -417,7 +393,10 @@ impl CheckSpec {
             }
             CheckSpec::NoDetection { node } | CheckSpec::Events { node, .. } => node.as_deref(),
             CheckSpec::GroupState { node, .. } => node.as_deref(),
-            _ => None,
+            CheckSpec::FailoverWithin { .. }
+            | CheckSpec::NoIpConflict { .. }
+            | CheckSpec::ClientDowntime { .. }
+            | CheckSpec::Quorum { .. } => None,
         }
     }
 }

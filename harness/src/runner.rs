@@ -7,7 +7,6 @@
 //! tears the lab down. It judges nothing: checks run on the finished trace.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,18 +15,16 @@ use faultline_agent::clock::monotonic_ns;
 use faultline_agent::events::{EventKind, RecoveryAction};
 use faultline_faults::cgroup::CgroupHost;
 use faultline_faults::fault::{Fault, FaultGuard};
-use faultline_faults::freeze::Freeze;
-use faultline_faults::link::LinkDown;
 use faultline_faults::process::{ExitStatus, Reaper, Spawn};
 
 use crate::collector::Collector;
 
 mod observers;
 use crate::lab::{chain, Lab, LabError, LabNode};
-use crate::lab::{node_ip, CLUSTER_PORT, NETWORKS};
-use crate::plan::{FaultKind, ScenarioPlan};
+use crate::plan::ScenarioPlan;
 use crate::report::terminal::Terminal;
-use crate::spoof::ForgedPoison;
+use crate::suite::faults::FaultSite;
+use crate::topology::NodeIndex;
 use crate::trace::{FaultPhase, FaultRecord, Header, Record, Trace, TRACE_VERSION};
 use observers::Observers;
 
@@ -428,6 +425,25 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Assembles fault `i` from its table entry and the lab's facts.
+    fn build_fault(&self, i: usize) -> Result<Box<dyn Fault>, RunError> {
+        let f = &self.plan.faults[i];
+        let index = self
+            .plan
+            .nodes
+            .iter()
+            .position(|n| n.name == f.node)
+            .and_then(NodeIndex::new)
+            .expect("validated node");
+        let site = FaultSite {
+            node: index,
+            service: &self.lab_node(&f.node).service,
+            switch: &self.lab.switch,
+            client: self.lab.client.as_ref().map(|c| c.path()),
+        };
+        f.build(&site).map_err(RunError::Host)
+    }
+
     fn inject(&mut self, i: usize) -> Result<(), RunError> {
         let f = &self.plan.faults[i];
         if self.nodes[&f.node].supervisor.is_none() {
@@ -437,34 +453,7 @@ impl Run<'_> {
             ));
             return Ok(());
         }
-        let fault: Box<dyn Fault> = match f.kind {
-            FaultKind::Freeze => Box::new(Freeze {
-                target: self.lab_node(&f.node).service.clone(),
-            }),
-            FaultKind::ForgedPoison => {
-                let index = self
-                    .plan
-                    .nodes
-                    .iter()
-                    .position(|n| n.name == f.node)
-                    .expect("validated node");
-                let Some(client) = &self.lab.client else {
-                    return Err(RunError::Host(
-                        "forged_poison needs a cluster (the client namespace)".into(),
-                    ));
-                };
-                Box::new(ForgedPoison {
-                    from_ns: client.path(),
-                    target: SocketAddrV4::new(node_ip(NETWORKS[0].2, index), CLUSTER_PORT),
-                    claimed_from: if index == 0 { 2 } else { 1 },
-                    to: index as u32 + 1,
-                })
-            }
-            FaultKind::LinkDown => Box::new(LinkDown {
-                ns: self.lab.switch.clone(),
-                links: f.networks.iter().map(|n| Lab::port(&f.node, *n)).collect(),
-            }),
-        };
+        let fault = self.build_fault(i)?;
         let requested = monotonic_ns();
         match fault.inject() {
             Ok(guard) => {
@@ -473,7 +462,7 @@ impl Run<'_> {
                 self.push(Record::Fault(FaultRecord {
                     t: onset.confirmed_ns,
                     index: i,
-                    kind: f.kind,
+                    kind: f.kind(),
                     node: f.node.clone(),
                     phase: FaultPhase::Injected,
                     requested: onset.requested_ns,
@@ -486,7 +475,7 @@ impl Run<'_> {
                 self.push(Record::Fault(FaultRecord {
                     t: monotonic_ns(),
                     index: i,
-                    kind: f.kind,
+                    kind: f.kind(),
                     node: f.node.clone(),
                     phase: FaultPhase::Failed,
                     requested,
@@ -505,7 +494,7 @@ impl Run<'_> {
             return;
         };
         let f = &self.plan.faults[i];
-        let (kind, node) = (f.kind, f.node.clone());
+        let (kind, node) = (f.kind(), f.node.clone());
         let requested = monotonic_ns();
         let rec = match guard.heal() {
             Ok(h) => FaultRecord {

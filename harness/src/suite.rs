@@ -9,24 +9,22 @@ use std::time::Duration;
 
 use faultline_agent::events::RecoveryAction;
 
+pub mod checks;
+mod entries;
+pub mod faults;
+mod params;
 mod raw;
 mod validate;
 
 use crate::plan::{FaultPlan, NodePlan, SuitePlan};
+pub use checks::{DEFAULT_CONFLICT_WINDOW, DEFAULT_SLACK};
+pub use params::{Field, Params};
 use raw::RawSuite;
 pub use raw::Scalar;
 use validate::Validator;
 
-/// The default `slack` of `detected_within`.
-pub const DEFAULT_SLACK: Duration = Duration::from_millis(20);
-/// The default `window` of `no_ip_conflict`.
-pub const DEFAULT_CONFLICT_WINDOW: Duration = Duration::from_secs(1);
-/// The public network's first three octets (10.77.0.0/24).
-pub const PUBLIC_NET: [u8; 3] = [10, 77, 0];
-/// Node `i` (0-based) has host number `NODE_HOST_BASE + i` on each network.
-pub const NODE_HOST_BASE: u8 = 10;
-/// The client's host number on the public network.
-pub const CLIENT_HOST: u8 = 250;
+/// The longest suite or scenario name.
+pub const MAX_NAME_LEN: usize = 64;
 
 /// One problem in a suite, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +90,7 @@ pub fn parse_suite(file: &str, text: &str) -> Result<SuitePlan, SuiteError> {
                 file: file.to_string(),
                 line,
                 column,
-                message: first_line(&e.to_string()),
+                message: yaml_message(&e),
             }],
         }
     })?;
@@ -101,6 +99,8 @@ pub fn parse_suite(file: &str, text: &str) -> Result<SuitePlan, SuiteError> {
         issues: Vec::new(),
     };
     let plan = v.suite(raw);
+    // In the order a reader meets them in the file.
+    v.issues.sort_by_key(|i| (i.line, i.column));
     if v.issues.is_empty() {
         Ok(plan)
     } else {
@@ -108,11 +108,62 @@ pub fn parse_suite(file: &str, text: &str) -> Result<SuitePlan, SuiteError> {
     }
 }
 
+/// The YAML library's message, in our words where it speaks to a
+/// programmer (`use from_str_multiple...`), without the position it
+/// prefixes (`error: line 6 column 7: `), since we print our own
+/// `file:line:col:`, and without its rendered snippet.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    match e.without_snippet() {
+        serde_saphyr::Error::MultipleDocuments { .. } => {
+            "a suite file holds one YAML document: remove the second `---` and what \
+             follows, or put each suite in a file of its own"
+                .to_string()
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: Some(k), .. } => {
+            format!("key `{k}` is given twice")
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+            "a key is given twice".to_string()
+        }
+        _ => strip_position(&first_line(&e.to_string())),
+    }
+}
+
+/// `error: line 6 column 7: unknown field` -> `unknown field`.
+fn strip_position(msg: &str) -> String {
+    let mut rest = msg.trim();
+    rest = rest.strip_prefix("error:").unwrap_or(rest).trim_start();
+    if let Some(after) = rest.strip_prefix("line ") {
+        let mut words = after.splitn(4, ' ');
+        let (line, col_word, col) = (words.next(), words.next(), words.next());
+        let is_num = |w: Option<&str>| {
+            w.map(|w| w.trim_end_matches(':'))
+                .is_some_and(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if is_num(line) && col_word == Some("column") && is_num(col) {
+            rest = words.next().unwrap_or("").trim_start();
+        }
+    }
+    rest.to_string()
+}
+
 /// serde-saphyr's message may carry a rendered snippet after the first line;
 /// we print our own `file:line:col:` prefix, so keep the message part only.
 fn first_line(msg: &str) -> String {
     let line = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or(msg);
     line.trim().to_string()
+}
+
+/// Suite and scenario names become folder names under `--out`: 1 to
+/// [`MAX_NAME_LEN`] ASCII letters, digits, `-`, `_` or `.`, not starting
+/// with `.` (so never `.` or `..`), no separator.
+pub fn valid_path_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Node names become parts of interface names (at most 15 bytes with a
@@ -127,11 +178,7 @@ pub fn valid_node_name(name: &str) -> bool {
 /// When a scenario gives no `duration`: long enough for the last fault to
 /// heal, the slowest watchdog to fire after it, and a fenced node to return.
 pub fn default_duration(nodes: &[NodePlan], faults: &[FaultPlan]) -> Duration {
-    let last_fault_end = faults
-        .iter()
-        .map(|f| f.at + f.duration)
-        .max()
-        .unwrap_or_default();
+    let last_fault_end = faults.iter().map(FaultPlan::end).max().unwrap_or_default();
     let slowest = nodes
         .iter()
         .map(|n| {
@@ -141,12 +188,20 @@ pub fn default_duration(nodes: &[NodePlan], faults: &[FaultPlan]) -> Duration {
                 RecoveryAction::Terminate => s.service_restart_delay,
                 _ => Duration::ZERO,
             };
-            s.hang_timeout + recovery
+            s.hang_timeout.saturating_add(recovery)
         })
         .max()
         .unwrap_or_default();
-    last_fault_end + slowest + Duration::from_millis(1500)
+    last_fault_end
+        .saturating_add(slowest)
+        .saturating_add(Duration::from_millis(1500))
 }
 
+#[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod table_tests;
 #[cfg(test)]
 mod tests;

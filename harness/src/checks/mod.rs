@@ -131,7 +131,9 @@ pub(crate) fn group_plan<'a>(
         })
 }
 
-/// Runs one check over a trace.
+/// Runs one check over a trace: one arm per [`CheckSpec`] variant and no
+/// catch-all, so a check added to the vocabulary table
+/// (`suite/checks.rs`) fails to compile until it is dispatched here.
 pub fn run_check(spec: &CheckSpec, trace: &Trace) -> CheckResult {
     match spec {
         CheckSpec::DetectedWithin { node, slack } => detected_within(spec, trace, node, *slack),

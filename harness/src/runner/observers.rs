@@ -2,15 +2,15 @@
 //! namespaces hold each virtual IP, the client), their records forwarded
 //! into the trace. Only for scenarios with resource groups.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use crate::lab::{chain, Lab, APP_PORT};
+use crate::lab::{chain, Lab};
 use crate::observe::addr::AddrObserver;
 use crate::observe::arp::ArpObserver;
 use crate::observe::client::Client;
 use crate::plan::ScenarioPlan;
-use crate::suite::CLIENT_HOST;
+use crate::topology::{self, Network, APP_PORT, NETWORKS};
 use crate::trace::Record;
 
 /// The observers outside every node, feeding the trace: ARP on the bridges,
@@ -41,13 +41,11 @@ impl Observers {
         let Some(client_ns) = lab.client.as_ref().filter(|_| !plan.groups.is_empty()) else {
             return Ok(o);
         };
+        let bridges = NETWORKS.map(Network::bridge);
+        let bridges: Vec<&str> = bridges.iter().map(String::as_str).collect();
         o.arp = Some(
-            ArpObserver::start(
-                &lab.switch.path(),
-                &["br-public", "br-private"],
-                forward(tx, Record::Arp),
-            )
-            .map_err(|e| chain(&e))?,
+            ArpObserver::start(&lab.switch.path(), &bridges, forward(tx, Record::Arp))
+                .map_err(|e| chain(&e))?,
         );
         let nodes = lab
             .nodes
@@ -71,7 +69,7 @@ impl Observers {
                 vec![(g.name.clone(), SocketAddrV4::new(g.ip, APP_PORT))],
                 CLIENT_INTERVAL,
                 CLIENT_TIMEOUT,
-                Some(("public".to_string(), Ipv4Addr::new(10, 77, 0, CLIENT_HOST))),
+                Some((Network::Public.name().to_string(), topology::client_ip())),
                 forward(tx, Record::Client),
             )
             .map_err(|e| chain(&e))?;

@@ -13,8 +13,9 @@ use serde_saphyr::Spanned;
 pub enum Scalar {
     /// A string.
     Str(String),
-    /// An integer.
-    Int(i64),
+    /// An integer (wide enough for any YAML integer serde reports, so a
+    /// `u64` is never shown as a negative number).
+    Int(i128),
     /// A float.
     Float(f64),
     /// A boolean.
@@ -44,10 +45,17 @@ impl<'de> Deserialize<'de> for Scalar {
                 Ok(Scalar::Str(v.to_string()))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v))
+                Ok(Scalar::Int(v.into()))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v as i64))
+                Ok(Scalar::Int(v.into()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar, E> {
+                // Beyond i128: keep the digits, refused as text later.
+                Ok(i128::try_from(v).map_or_else(|_| Scalar::Str(v.to_string()), Scalar::Int))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
                 Ok(Scalar::Float(v))
@@ -96,9 +104,9 @@ pub(super) struct RawScenario {
     pub(super) duration: Option<S<Scalar>>,
     pub(super) nodes: S<BTreeMap<String, S<Option<RawNode>>>>,
     #[serde(default)]
-    pub(super) faults: Vec<S<RawFault>>,
+    pub(super) faults: Vec<S<RawEntry>>,
     #[serde(default)]
-    pub(super) checks: Vec<S<RawCheck>>,
+    pub(super) checks: Option<S<Vec<S<RawEntry>>>>,
     #[serde(default)]
     pub(super) expect: Option<S<RawExpect>>,
     #[serde(default)]
@@ -118,34 +126,91 @@ pub(super) struct RawGroup {
     pub(super) disk: Option<S<Scalar>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawFault {
-    pub(super) kind: S<String>,
-    pub(super) node: S<String>,
-    pub(super) at: S<Scalar>,
-    #[serde(rename = "for")]
-    pub(super) duration: S<Scalar>,
-    #[serde(default)]
-    pub(super) network: Option<S<String>>,
+/// A value of a fault's or a check's key: a scalar or a list of values
+/// (lists nest, e.g. a partition's `sides: [[n1], [n2, n3]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Value {
+    /// `slack: 20ms`.
+    Scalar(Scalar),
+    /// `must: [poisoned, quorum_lost]`.
+    List(Vec<S<Value>>),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawCheck {
-    pub(super) kind: S<String>,
-    pub(super) node: Option<S<String>>,
-    pub(super) slack: Option<S<Scalar>>,
-    pub(super) action: Option<S<Scalar>>,
-    pub(super) group: Option<S<String>>,
-    pub(super) within: Option<S<Scalar>>,
-    pub(super) window: Option<S<Scalar>>,
-    pub(super) state: Option<S<String>>,
-    pub(super) max: Option<S<Scalar>>,
-    pub(super) must: Option<S<Vec<S<String>>>>,
-    pub(super) must_not: Option<S<Vec<S<String>>>>,
-    pub(super) held: Option<S<Vec<S<String>>>>,
-    pub(super) lost: Option<S<Vec<S<String>>>>,
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a scalar or a list")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Scalar(Scalar::Str(v.to_string())))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+                Ok(Value::Scalar(Scalar::Int(v)))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+                Ok(Value::Scalar(
+                    i128::try_from(v).map_or_else(|_| Scalar::Str(v.to_string()), Scalar::Int),
+                ))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Scalar(Scalar::Int(v.into())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+                Ok(Value::Scalar(Scalar::Int(v.into())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Scalar(Scalar::Float(v)))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Scalar(Scalar::Bool(v)))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<S<Value>>()? {
+                    items.push(item);
+                }
+                Ok(Value::List(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A fault or a check as written: a mapping from keys to values, in file
+/// order. Which keys apply is the vocabulary tables' business, not the
+/// parser's.
+#[derive(Debug, Default)]
+pub(super) struct RawEntry {
+    pub(super) keys: Vec<(S<String>, S<Value>)>,
+}
+
+impl<'de> Deserialize<'de> for RawEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEntry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of keys to values")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<RawEntry, A::Error> {
+                let mut keys: Vec<(S<String>, S<Value>)> = Vec::new();
+                while let Some(key) = map.next_key::<S<String>>()? {
+                    if keys.iter().any(|(k, _)| k.value == key.value) {
+                        return Err(de::Error::custom(format!(
+                            "key `{}` is given twice",
+                            key.value
+                        )));
+                    }
+                    keys.push((key, map.next_value()?));
+                }
+                Ok(RawEntry { keys })
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]

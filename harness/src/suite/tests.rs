@@ -187,8 +187,10 @@ fn cluster_scenarios_become_plans() {
         "10.77.0.100".parse::<std::net::Ipv4Addr>().unwrap()
     );
     assert_eq!(
-        sc.faults[0].networks,
-        vec![crate::plan::Network::Public, crate::plan::Network::Private]
+        sc.faults[0].spec,
+        crate::plan::FaultSpec::LinkDown {
+            networks: vec![crate::plan::Network::Public, crate::plan::Network::Private]
+        }
     );
     assert_eq!(sc.checks.len(), 6);
     assert_eq!(
@@ -213,12 +215,12 @@ fn cluster_mistakes_are_located() {
     assert_eq!(got.len(), 5, "{got:?}");
     assert!(
         got.iter()
-            .any(|g| g.starts_with("t.yaml:13:18: virtual IP 10.77.0.11 is a node")),
+            .any(|g| g.starts_with("t.yaml:13:18: virtual IP `10.77.0.11/24` is a node's")),
         "{got:?}"
     );
     assert!(
         got.iter()
-            .any(|g| g.contains("network `public2` must be public, private or all")),
+            .any(|g| g.contains("network `public2` must be one of public, private, all")),
         "{got:?}"
     );
     assert!(
@@ -240,7 +242,7 @@ fn cluster_mistakes_are_located() {
 #[test]
 fn link_down_needs_a_network_and_freeze_refuses_one() {
     let text = CLUSTER.replace(", network: all", "");
-    assert!(issues(&text)[0].contains("fault `link_down` needs a `network`"));
+    assert!(issues(&text)[0].contains("fault `link_down` needs `network`"));
     let text = CLUSTER.replace("kind: link_down", "kind: freeze");
     assert!(issues(&text)[0].contains("`network` does not apply to fault `freeze`"));
 }

@@ -5,19 +5,16 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use faultline_agent::events::{EventKind, RecoveryAction};
+use faultline_agent::events::RecoveryAction;
 use serde_saphyr::Spanned;
 
-use super::raw::{RawCheck, RawFault, RawGroup, RawNode, RawScenario, RawSuite, Scalar};
-use super::{
-    default_duration, valid_node_name, SuiteIssue, CLIENT_HOST, DEFAULT_CONFLICT_WINDOW,
-    DEFAULT_SLACK, NODE_HOST_BASE, PUBLIC_NET,
-};
-use crate::duration::parse_duration;
+use super::raw::{RawEntry, RawGroup, RawNode, RawScenario, RawSuite, Scalar};
+use super::{default_duration, valid_node_name, valid_path_name, SuiteIssue, MAX_NAME_LEN};
+use crate::duration::{format_duration, parse_duration, MAX_DURATION};
 use crate::plan::{
-    forms_cluster, CheckSpec, FaultKind, FaultPlan, GroupPlan, GroupState, Network, NodePlan,
-    NodeSettings, ScenarioPlan, SuitePlan,
+    forms_cluster, FaultPlan, GroupPlan, NodePlan, NodeSettings, ScenarioPlan, SuitePlan,
 };
+use crate::topology::{self, PREFIX_LEN};
 
 pub(super) struct Validator {
     pub(super) file: String,
@@ -25,7 +22,7 @@ pub(super) struct Validator {
 }
 
 impl Validator {
-    fn issue<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
+    pub(super) fn issue<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
         self.issues.push(SuiteIssue {
             file: self.file.clone(),
             line: at.referenced.line(),
@@ -35,8 +32,8 @@ impl Validator {
     }
 
     pub(super) fn suite(&mut self, raw: RawSuite) -> SuitePlan {
-        if raw.suite.value.trim().is_empty() {
-            self.issue(&raw.suite, "suite name is empty");
+        if !valid_path_name(&raw.suite.value) {
+            self.issue(&raw.suite, name_rule("suite", &raw.suite.value));
         }
         let defaults = match &raw.defaults {
             Some(d) => self.settings(&d.value, &NodeSettings::default()),
@@ -64,12 +61,22 @@ impl Validator {
     }
 
     fn scenario(&mut self, raw: RawScenario, defaults: &NodeSettings) -> ScenarioPlan {
-        if raw.name.value.trim().is_empty() {
-            self.issue(&raw.name, "scenario name is empty");
+        if !valid_path_name(&raw.name.value) {
+            self.issue(&raw.name, name_rule("scenario", &raw.name.value));
         }
         let mut nodes = Vec::new();
         if raw.nodes.value.is_empty() {
             self.issue(&raw.nodes, "a scenario needs at least one node");
+        }
+        if raw.nodes.value.len() > topology::MAX_NODES {
+            self.issue(
+                &raw.nodes,
+                format!(
+                    "{} nodes: a scenario has at most {} (the addresses of the public network)",
+                    raw.nodes.value.len(),
+                    topology::MAX_NODES
+                ),
+            );
         }
         for (name, node) in &raw.nodes.value {
             if !valid_node_name(name) {
@@ -121,24 +128,24 @@ impl Validator {
             None => Duration::from_secs(60),
         };
         let is_cluster = forms_cluster(nodes.len(), !groups.is_empty(), witness);
-        let mut faults = Vec::new();
+        let mut faults: Vec<(FaultPlan, &Spanned<RawEntry>)> = Vec::new();
         for f in &raw.faults {
-            if f.value.kind.value == "forged_poison" && !is_cluster {
-                self.issue(
-                    &f.value.kind,
-                    "fault `forged_poison` needs a cluster (two or more nodes, a group or a witness)",
-                );
-            }
-            if let Some(fault) = self.fault(&f.value, &known) {
-                faults.push(fault);
+            if let Some(fault) = self.fault(f, &known, is_cluster) {
+                faults.push((fault, f));
             }
         }
-        faults.sort_by_key(|f| f.at);
+        faults.sort_by_key(|(f, _)| f.at);
         let mut checks = Vec::new();
-        for c in &raw.checks {
-            if let Some(check) = self.check(&c.value, &known, &group_names) {
-                checks.push(check);
+        match &raw.checks {
+            Some(c) if !c.value.is_empty() => {
+                for c in &c.value {
+                    if let Some(check) = self.check(c, &known, &group_names) {
+                        checks.push(check);
+                    }
+                }
             }
+            Some(c) => self.issue(c, NO_CHECKS),
+            None => self.issue(&raw.name, NO_CHECKS),
         }
         let mut expect_fail = Vec::new();
         if let Some(expect) = &raw.expect {
@@ -155,10 +162,26 @@ impl Validator {
                 expect_fail.push(k.value.clone());
             }
         }
+        let plans: Vec<FaultPlan> = faults.iter().map(|(f, _)| f.clone()).collect();
         let duration = match &raw.duration {
-            Some(d) => self.duration(d).unwrap_or(Duration::from_secs(1)),
-            None => default_duration(&nodes, &faults),
+            Some(d) => self.duration(d).unwrap_or(MAX_DURATION),
+            None => {
+                let d = default_duration(&nodes, &plans);
+                if d > MAX_DURATION {
+                    self.issue(
+                        &raw.name,
+                        format!(
+                            "the scenario's default duration ({}: the last fault's end, the slowest \
+                             recovery and 1.5s) is longer than the limit of 24h: give a `duration`",
+                            format_duration(d)
+                        ),
+                    );
+                }
+                d.min(MAX_DURATION)
+            }
         };
+        self.timeline(&faults, duration, raw.duration.is_some());
+        let faults = plans;
         ScenarioPlan {
             name: raw.name.value,
             nodes,
@@ -236,9 +259,16 @@ impl Validator {
         s
     }
 
-    fn duration(&mut self, raw: &Spanned<Scalar>) -> Option<Duration> {
+    pub(super) fn duration(&mut self, raw: &Spanned<Scalar>) -> Option<Duration> {
         let text = match &raw.value {
             Scalar::Str(s) => s.clone(),
+            Scalar::Bool(b) => {
+                self.issue(
+                    raw,
+                    format!("`{b}` is not a duration: write a number and a unit, e.g. `1s`"),
+                );
+                return None;
+            }
             other => {
                 self.issue(
                     raw,
@@ -256,9 +286,9 @@ impl Validator {
         }
     }
 
-    fn action(&mut self, raw: &Spanned<Scalar>) -> Option<RecoveryAction> {
+    pub(super) fn action(&mut self, raw: &Spanned<Scalar>) -> Option<RecoveryAction> {
         let parsed = match &raw.value {
-            Scalar::Int(i) if (0..=3).contains(i) => RecoveryAction::from_code(*i as u8),
+            Scalar::Int(i) => u8::try_from(*i).ok().and_then(RecoveryAction::from_code),
             Scalar::Str(s) => match s.as_str() {
                 "disabled" | "off" | "none" => Some(RecoveryAction::Disabled),
                 "log" => Some(RecoveryAction::Log),
@@ -280,7 +310,7 @@ impl Validator {
         parsed
     }
 
-    fn node_ref(&mut self, raw: &Spanned<String>, known: &[&str]) -> bool {
+    pub(super) fn node_ref(&mut self, raw: &Spanned<String>, known: &[&str]) -> bool {
         if known.contains(&raw.value.as_str()) {
             return true;
         }
@@ -295,268 +325,11 @@ impl Validator {
         false
     }
 
-    fn fault(&mut self, raw: &RawFault, known: &[&str]) -> Option<FaultPlan> {
-        let kind = FaultKind::parse(&raw.kind.value);
-        if kind.is_none() {
-            self.issue(
-                &raw.kind,
-                format!(
-                    "unknown fault `{}` (known: {})",
-                    raw.kind.value,
-                    FaultKind::ALL.join(", ")
-                ),
-            );
-        }
-        let node_ok = self.node_ref(&raw.node, known);
-        let at = self.duration(&raw.at);
-        let duration = self.duration(&raw.duration);
-        let networks = match (kind, &raw.network) {
-            (Some(FaultKind::LinkDown), None) => {
-                self.issue(
-                    &raw.kind,
-                    "fault `link_down` needs a `network`: public, private or all",
-                );
-                None
-            }
-            (Some(FaultKind::LinkDown), Some(n)) => match n.value.as_str() {
-                "public" => Some(vec![Network::Public]),
-                "private" => Some(vec![Network::Private]),
-                "all" => Some(vec![Network::Public, Network::Private]),
-                other => {
-                    self.issue(
-                        n,
-                        format!("network `{other}` must be public, private or all"),
-                    );
-                    None
-                }
-            },
-            (Some(k), Some(n)) => {
-                self.issue(
-                    n,
-                    format!(
-                        "`network` does not apply to fault `{}`",
-                        FaultKind::ALL[k as usize]
-                    ),
-                );
-                None
-            }
-            (None, Some(_)) => None,
-            (_, None) => Some(Vec::new()),
-        };
-        Some(FaultPlan {
-            kind: kind?,
-            node: node_ok.then(|| raw.node.value.clone())?,
-            at: at?,
-            duration: duration?,
-            networks: networks?,
-        })
-    }
-
-    fn check(&mut self, raw: &RawCheck, known: &[&str], groups: &[&str]) -> Option<CheckSpec> {
-        let kind = raw.kind.value.as_str();
-        let allowed: &[&str] = match kind {
-            "detected_within" => &["node", "slack"],
-            "recovery_action" => &["node", "action"],
-            "no_detection" => &["node"],
-            "failover_within" => &["group", "within"],
-            "no_ip_conflict" => &["group", "window"],
-            "group_state" => &["group", "state", "node"],
-            "client_downtime" => &["group", "max"],
-            "events" => &["node", "must", "must_not"],
-            "quorum" => &["held", "lost"],
-            _ => {
-                self.issue(
-                    &raw.kind,
-                    format!(
-                        "unknown check `{kind}` (known: {})",
-                        CheckSpec::KINDS.join(", ")
-                    ),
-                );
-                return None;
-            }
-        };
-        let present: [(&str, Option<(u64, u64)>); 12] = [
-            ("node", raw.node.as_ref().map(loc)),
-            ("slack", raw.slack.as_ref().map(loc)),
-            ("action", raw.action.as_ref().map(loc)),
-            ("group", raw.group.as_ref().map(loc)),
-            ("within", raw.within.as_ref().map(loc)),
-            ("window", raw.window.as_ref().map(loc)),
-            ("state", raw.state.as_ref().map(loc)),
-            ("max", raw.max.as_ref().map(loc)),
-            ("must", raw.must.as_ref().map(loc)),
-            ("must_not", raw.must_not.as_ref().map(loc)),
-            ("held", raw.held.as_ref().map(loc)),
-            ("lost", raw.lost.as_ref().map(loc)),
-        ];
-        for (key, at) in present {
-            if let (Some((line, column)), false) = (at, allowed.contains(&key)) {
-                self.issues.push(SuiteIssue {
-                    file: self.file.clone(),
-                    line,
-                    column,
-                    message: format!("`{key}` does not apply to check `{kind}`"),
-                });
-            }
-        }
-        let node_required = matches!(kind, "detected_within" | "recovery_action");
-        let node = match &raw.node {
-            Some(n) if allowed.contains(&"node") => {
-                self.node_ref(n, known).then(|| n.value.clone())
-            }
-            None if node_required => {
-                self.issue(&raw.kind, format!("check `{kind}` needs a `node`"));
-                return None;
-            }
-            _ => None,
-        };
-        let group = if allowed.contains(&"group") {
-            match &raw.group {
-                Some(g) if groups.contains(&g.value.as_str()) => Some(g.value.clone()),
-                Some(g) => {
-                    self.issue(
-                        g,
-                        format!(
-                            "unknown group `{}` (this scenario has: {})",
-                            g.value,
-                            groups.join(", ")
-                        ),
-                    );
-                    return None;
-                }
-                None => {
-                    self.issue(&raw.kind, format!("check `{kind}` needs a `group`"));
-                    return None;
-                }
-            }
-        } else {
-            None
-        };
-        let required_duration =
-            |v: &mut Self, d: &Option<Spanned<Scalar>>, key: &str| -> Option<Duration> {
-                match d {
-                    Some(d) => v.duration(d),
-                    None => {
-                        v.issue(&raw.kind, format!("check `{kind}` needs `{key}`"));
-                        None
-                    }
-                }
-            };
-        Some(match kind {
-            "detected_within" => CheckSpec::DetectedWithin {
-                node: node?,
-                slack: match &raw.slack {
-                    Some(s) => self.duration(s)?,
-                    None => DEFAULT_SLACK,
-                },
-            },
-            "recovery_action" => CheckSpec::RecoveryAction {
-                node: node?,
-                action: match &raw.action {
-                    Some(a) => Some(self.action(a)?),
-                    None => None,
-                },
-            },
-            "no_detection" => CheckSpec::NoDetection { node },
-            "failover_within" => CheckSpec::FailoverWithin {
-                group: group?,
-                within: required_duration(self, &raw.within, "within")?,
-            },
-            "no_ip_conflict" => CheckSpec::NoIpConflict {
-                group: group?,
-                window: match &raw.window {
-                    Some(w) => self.duration(w)?,
-                    None => DEFAULT_CONFLICT_WINDOW,
-                },
-            },
-            "group_state" => CheckSpec::GroupState {
-                group: group?,
-                state: match raw.state.as_ref().map(|s| (s, s.value.as_str())) {
-                    Some((_, "online")) => GroupState::Online,
-                    Some((_, "failed")) => GroupState::Failed,
-                    Some((_, "offline")) => GroupState::Offline,
-                    Some((s, other)) => {
-                        self.issue(
-                            s,
-                            format!("group state `{other}` must be online, failed or offline"),
-                        );
-                        return None;
-                    }
-                    None => {
-                        self.issue(
-                            &raw.kind,
-                            "check `group_state` needs a `state`: online, failed or offline",
-                        );
-                        return None;
-                    }
-                },
-                node,
-            },
-            "client_downtime" => CheckSpec::ClientDowntime {
-                group: group?,
-                max: required_duration(self, &raw.max, "max")?,
-            },
-            "events" => {
-                let must = self.event_kinds(raw.must.as_ref());
-                let must_not = self.event_kinds(raw.must_not.as_ref());
-                if raw.must.is_none() && raw.must_not.is_none() {
-                    self.issue(&raw.kind, "check `events` needs `must` or `must_not`");
-                }
-                CheckSpec::Events {
-                    node,
-                    must: must?,
-                    must_not: must_not?,
-                }
-            }
-            _ => {
-                let held = self.node_list(raw.held.as_ref(), known);
-                let lost = self.node_list(raw.lost.as_ref(), known);
-                if raw.held.is_none() && raw.lost.is_none() {
-                    self.issue(&raw.kind, "check `quorum` needs `held` or `lost`");
-                }
-                CheckSpec::Quorum {
-                    held: held?,
-                    lost: lost?,
-                }
-            }
-        })
-    }
-
-    fn event_kinds(
-        &mut self,
-        raw: Option<&Spanned<Vec<Spanned<String>>>>,
-    ) -> Option<Vec<EventKind>> {
-        let mut kinds = Vec::new();
-        let mut ok = true;
-        for k in raw.map(|r| r.value.as_slice()).unwrap_or_default() {
-            match serde_json::from_value::<EventKind>(serde_json::Value::String(k.value.clone())) {
-                Ok(kind) => kinds.push(kind),
-                Err(_) => {
-                    self.issue(k, format!("unknown event kind `{}`", k.value));
-                    ok = false;
-                }
-            }
-        }
-        ok.then_some(kinds)
-    }
-
-    fn node_list(
-        &mut self,
-        raw: Option<&Spanned<Vec<Spanned<String>>>>,
-        known: &[&str],
-    ) -> Option<Vec<String>> {
-        let mut nodes = Vec::new();
-        let mut ok = true;
-        for n in raw.map(|r| r.value.as_slice()).unwrap_or_default() {
-            ok &= self.node_ref(n, known);
-            nodes.push(n.value.clone());
-        }
-        ok.then_some(nodes)
-    }
-
-    fn count(&mut self, raw: &Spanned<Scalar>, key: &str, min: i64, max: i64) -> Option<u32> {
+    fn count(&mut self, raw: &Spanned<Scalar>, key: &str, min: u32, max: u32) -> Option<u32> {
         match raw.value {
-            Scalar::Int(n) if (min..=max).contains(&n) => Some(n as u32),
+            Scalar::Int(n) if (i128::from(min)..=i128::from(max)).contains(&n) => {
+                u32::try_from(n).ok()
+            }
             _ => {
                 self.issue(
                     raw,
@@ -599,21 +372,22 @@ impl Validator {
             None => None,
         };
         let ip = match ip {
-            Some((ip, 24)) if ip.octets()[..3] == PUBLIC_NET[..] => {
-                let host = ip.octets()[3];
-                if (NODE_HOST_BASE..NODE_HOST_BASE + node_count as u8).contains(&host)
-                    || host == CLIENT_HOST
-                    || host == 0
-                    || host == 255
-                {
-                    self.issue(&g.ip, format!("virtual IP {ip} is a node's, the client's or a reserved address of the public network"));
+            Some((ip, len)) => match topology::vip_refusal(ip, len, node_count) {
+                None => Some(ip),
+                Some(why) => {
+                    self.issue(&g.ip, format!("virtual IP `{}` {why}", g.ip.value));
                     None
-                } else {
-                    Some(ip)
                 }
-            }
-            _ => {
-                self.issue(&g.ip, format!("virtual IP `{}` must be an address of the public network 10.77.0.0/24, written with /24", g.ip.value));
+            },
+            None => {
+                self.issue(
+                    &g.ip,
+                    format!(
+                        "virtual IP `{}` must be an address of the public network {}/{PREFIX_LEN}, written with /{PREFIX_LEN}",
+                        g.ip.value,
+                        topology::Network::Public.subnet()
+                    ),
+                );
                 None
             }
         };
@@ -636,13 +410,19 @@ impl Validator {
         Some(GroupPlan {
             name: name.to_string(),
             ip: ip?,
-            prefix_len: 24,
+            prefix_len: PREFIX_LEN,
             owners,
             disk,
         })
     }
 }
 
-fn loc<T>(s: &Spanned<T>) -> (u64, u64) {
-    (s.referenced.line(), s.referenced.column())
+const NO_CHECKS: &str =
+    "a scenario needs at least one check: a scenario with no checks proves nothing";
+
+fn name_rule(what: &str, name: &str) -> String {
+    format!(
+        "{what} name `{name}` must be 1-{MAX_NAME_LEN} letters, digits, `-`, `_` or `.`, \
+         not starting with `.` (it becomes a folder name under --out)"
+    )
 }

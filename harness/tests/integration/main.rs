@@ -6,4 +6,5 @@ mod cli;
 mod root_arp;
 mod root_observe;
 mod root_runs;
+mod suites;
 mod support;

@@ -1,0 +1,194 @@
+//! The fault vocabulary: one [`FaultDef`] per fault kind, and one slice of
+//! them, [`FAULTS`], that drives validation (keys, parameters, rules), error
+//! messages, overlap detection and construction of the fault the runner
+//! injects. Adding a kind means: a [`FaultKind`] and a [`FaultSpec`] variant,
+//! an entry here, and its implementation; the compiler (exhaustive matches)
+//! and the tests below catch whatever is forgotten.
+//!
+//! Nothing here touches the host: `build` only assembles the fault value
+//! from the lab's facts; the runner injects it.
+
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+
+use faultline_faults::cgroup::Cgroup;
+use faultline_faults::fault::Fault;
+use faultline_faults::freeze::Freeze;
+use faultline_faults::link::LinkDown;
+use faultline_faults::netns::NetNs;
+
+use super::params::Params;
+use crate::plan::{FaultKind, FaultPlan, FaultSpec, Network};
+use crate::spoof::ForgedPoison;
+use crate::topology::{self, NodeIndex, CLUSTER_PORT};
+
+/// The keys every fault has, besides its kind's parameters.
+pub const COMMON_KEYS: &[&str] = &["kind", "node", "at", "for"];
+
+/// What the lab offers a fault to be built on: facts of the target node and
+/// the run.
+pub struct FaultSite<'a> {
+    /// The target node's place in the topology.
+    pub node: NodeIndex,
+    /// The target node's service cgroup.
+    pub service: &'a Cgroup,
+    /// The run's switch namespace (holding every node's switch ports).
+    pub switch: &'a NetNs,
+    /// The run's client namespace, when the scenario is a cluster.
+    pub client: Option<PathBuf>,
+}
+
+/// Assembles a fault from its plan and the lab's facts (an error says why
+/// it cannot be built there).
+pub type BuildFn = fn(&FaultPlan, &FaultSite<'_>) -> Result<Box<dyn Fault>, String>;
+
+/// One fault kind: its name, its keys and rules, how its parameters are
+/// read, what it targets, and how it is built.
+pub struct FaultDef {
+    /// The kind.
+    pub kind: FaultKind,
+    /// Its name in suites and traces (`link_down`).
+    pub name: &'static str,
+    /// One line for docs and messages.
+    pub doc: &'static str,
+    /// Its own keys, besides [`COMMON_KEYS`].
+    pub params: &'static [&'static str],
+    /// Whether it needs a cluster (two or more nodes, a group or a witness).
+    pub needs_cluster: bool,
+    /// Whether it hangs the node's service (the watchdog must fire).
+    pub hangs_service: bool,
+    /// A fault of this kind as a suite writes it (node `n1`), for tests and
+    /// docs.
+    pub example: &'static str,
+    /// Reads the kind's parameters.
+    pub parse: fn(&mut Params<'_>) -> Option<FaultSpec>,
+    /// What a fault of this kind occupies on its node: two faults of one
+    /// kind whose targets meet must not overlap in time.
+    pub targets: fn(&FaultPlan) -> Vec<String>,
+    /// Assembles the fault to inject.
+    pub build: BuildFn,
+}
+
+/// Every fault kind this build knows.
+pub static FAULTS: &[&FaultDef] = &[&FREEZE, &LINK_DOWN, &FORGED_POISON];
+
+impl FaultKind {
+    /// This kind's table entry.
+    pub fn def(self) -> &'static FaultDef {
+        match self {
+            FaultKind::Freeze => &FREEZE,
+            FaultKind::LinkDown => &LINK_DOWN,
+            FaultKind::ForgedPoison => &FORGED_POISON,
+        }
+    }
+
+    /// Its name in suites and traces.
+    pub fn name(self) -> &'static str {
+        self.def().name
+    }
+
+    /// Whether this fault hangs the node's service (the watchdog must fire).
+    pub fn hangs_service(self) -> bool {
+        self.def().hangs_service
+    }
+
+    /// The kind called `name`.
+    pub fn parse(name: &str) -> Option<FaultKind> {
+        FAULTS.iter().find(|d| d.name == name).map(|d| d.kind)
+    }
+}
+
+impl FaultPlan {
+    /// Assembles the fault to inject on `site`.
+    pub fn build(&self, site: &FaultSite<'_>) -> Result<Box<dyn Fault>, String> {
+        (self.kind().def().build)(self, site)
+    }
+}
+
+fn on_node(f: &FaultPlan) -> Vec<String> {
+    vec![f.node.clone()]
+}
+
+static FREEZE: FaultDef = FaultDef {
+    kind: FaultKind::Freeze,
+    name: "freeze",
+    doc: "cgroup freezer on the node's service cgroup (a plain user-mode hang)",
+    params: &[],
+    needs_cluster: false,
+    hangs_service: true,
+    example: "{ kind: freeze, node: n1, at: 1s, for: 2s }",
+    parse: |_| Some(FaultSpec::Freeze),
+    targets: on_node,
+    build: |_, site| {
+        Ok(Box::new(Freeze {
+            target: site.service.clone(),
+        }))
+    },
+};
+
+static LINK_DOWN: FaultDef = FaultDef {
+    kind: FaultKind::LinkDown,
+    name: "link_down",
+    doc: "the node's switch ports on `network` (public, private or all) go down",
+    params: &["network"],
+    needs_cluster: false,
+    hangs_service: false,
+    example: "{ kind: link_down, node: n1, network: all, at: 1s, for: 2s }",
+    parse: |p| {
+        let networks = p.choice(
+            "network",
+            &[
+                ("public", &[Network::Public][..]),
+                ("private", &[Network::Private][..]),
+                ("all", &topology::NETWORKS[..]),
+            ],
+        );
+        let networks = p.required("network", networks)?;
+        Some(FaultSpec::LinkDown {
+            networks: networks.to_vec(),
+        })
+    },
+    targets: |f| match &f.spec {
+        FaultSpec::LinkDown { networks } => networks
+            .iter()
+            .map(|n| topology::port(&f.node, *n))
+            .collect(),
+        _ => on_node(f),
+    },
+    build: |f, site| {
+        let FaultSpec::LinkDown { networks } = &f.spec else {
+            return Err(format!("not a link_down fault: {:?}", f.spec));
+        };
+        Ok(Box::new(LinkDown {
+            ns: site.switch.clone(),
+            links: networks
+                .iter()
+                .map(|n| topology::port(&f.node, *n))
+                .collect(),
+        }))
+    },
+};
+
+static FORGED_POISON: FaultDef = FaultDef {
+    kind: FaultKind::ForgedPoison,
+    name: "forged_poison",
+    doc: "an intruder in the client namespace sends the node poison packets \
+          with a wrong key; they must be rejected",
+    params: &[],
+    needs_cluster: true,
+    hangs_service: false,
+    example: "{ kind: forged_poison, node: n1, at: 1s, for: 1s }",
+    parse: |_| Some(FaultSpec::ForgedPoison),
+    targets: on_node,
+    build: |_, site| {
+        let Some(client) = &site.client else {
+            return Err("forged_poison needs a cluster (the client namespace)".into());
+        };
+        Ok(Box::new(ForgedPoison {
+            from_ns: client.clone(),
+            target: SocketAddrV4::new(site.node.ip(Network::Public), CLUSTER_PORT),
+            claimed_from: site.node.other_id(),
+            to: site.node.id(),
+        }))
+    },
+};

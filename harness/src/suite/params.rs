@@ -1,0 +1,247 @@
+//! Typed access to the keys of one fault or check, for the vocabulary
+//! tables' parse functions: each accessor reads one key, records a problem
+//! with its place when the value is wrong, and remembers nothing else.
+//! Which keys exist is the table entry's list; a parse function that reads a
+//! key its entry does not list is a bug, caught by the tables' tests.
+
+use std::time::Duration;
+
+use faultline_agent::events::{EventKind, RecoveryAction};
+use serde_saphyr::Spanned;
+
+use super::raw::{Scalar, Value};
+use super::validate::Validator;
+
+/// The keys of one fault or check, as written, with what validation knows
+/// (the scenario's nodes and groups).
+pub struct Params<'a> {
+    pub(super) v: &'a mut Validator,
+    /// `check `x`` or `fault `x``, for messages.
+    pub(super) owner: String,
+    /// Where problems that belong to no key (a missing key) are reported.
+    pub(super) at: &'a Spanned<Value>,
+    pub(super) allowed: &'static [&'static str],
+    pub(super) given: &'a [(String, Spanned<Value>)],
+    pub(super) nodes: &'a [&'a str],
+    pub(super) groups: &'a [&'a str],
+}
+
+/// A key's outcome: `None` when its value was wrong (the problem is
+/// recorded), `Some(None)` when absent, `Some(Some(v))` when given.
+pub type Field<T> = Option<Option<T>>;
+
+fn scalar_of(v: &Spanned<Value>) -> Option<Spanned<Scalar>> {
+    match &v.value {
+        Value::Scalar(s) => Some(Spanned::new(s.clone(), v.referenced, v.defined)),
+        Value::List(_) => None,
+    }
+}
+
+impl Params<'_> {
+    fn get(&self, key: &str) -> Option<&Spanned<Value>> {
+        debug_assert!(
+            self.allowed.contains(&key),
+            "{} reads `{key}`, which its table entry does not list",
+            self.owner
+        );
+        self.given.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn issue(&mut self, at: &Spanned<Value>, message: String) {
+        self.v.issue(at, message);
+    }
+
+    /// Records that a required key is missing.
+    pub fn missing(&mut self, what: &str) {
+        let message = format!("{} needs {what}", self.owner);
+        let at = self.at;
+        self.issue(at, message);
+    }
+
+    /// A required value: the key's outcome, or a "needs" problem when
+    /// absent.
+    pub fn required<T>(&mut self, key: &str, field: Field<T>) -> Option<T> {
+        match field {
+            Some(Some(v)) => Some(v),
+            Some(None) => {
+                self.missing(&format!("`{key}`"));
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Whether `key` is given.
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn scalar(&mut self, key: &str, what: &str) -> Field<Spanned<Scalar>> {
+        let Some(v) = self.get(key).cloned() else {
+            return Some(None);
+        };
+        match scalar_of(&v) {
+            Some(s) => Some(Some(s)),
+            None => {
+                self.issue(&v, format!("`{key}` must be {what}, not a list"));
+                None
+            }
+        }
+    }
+
+    fn text(&mut self, key: &str, what: &str) -> Field<Spanned<String>> {
+        let Some(s) = self.scalar(key, what)? else {
+            return Some(None);
+        };
+        match &s.value {
+            Scalar::Str(t) => Some(Some(Spanned::new(t.clone(), s.referenced, s.defined))),
+            other => {
+                let message = format!("`{key}` must be {what}, not `{other}`");
+                self.v.issue(&s, message);
+                None
+            }
+        }
+    }
+
+    /// A duration with a unit.
+    pub fn duration(&mut self, key: &str) -> Field<Duration> {
+        let Some(s) = self.scalar(key, "a duration")? else {
+            return Some(None);
+        };
+        self.v.duration(&s).map(Some)
+    }
+
+    /// A recovery action: 0-3 or its name.
+    pub fn action(&mut self, key: &str) -> Field<RecoveryAction> {
+        let Some(s) = self.scalar(key, "a recovery action")? else {
+            return Some(None);
+        };
+        self.v.action(&s).map(Some)
+    }
+
+    /// A node of the scenario.
+    pub fn node(&mut self, key: &str) -> Field<String> {
+        let Some(n) = self.text(key, "a node name")? else {
+            return Some(None);
+        };
+        let nodes = self.nodes;
+        self.v.node_ref(&n, nodes).then_some(Some(n.value))
+    }
+
+    /// A group of the scenario.
+    pub fn group(&mut self, key: &str) -> Field<String> {
+        let Some(g) = self.text(key, "a group name")? else {
+            return Some(None);
+        };
+        if self.groups.contains(&g.value.as_str()) {
+            return Some(Some(g.value));
+        }
+        let message = if self.groups.is_empty() {
+            format!("unknown group `{}` (this scenario has no groups)", g.value)
+        } else {
+            format!(
+                "unknown group `{}` (this scenario has: {})",
+                g.value,
+                self.groups.join(", ")
+            )
+        };
+        self.v.issue(&g, message);
+        None
+    }
+
+    /// One of a fixed set of names.
+    pub fn choice<T: Copy>(&mut self, key: &str, options: &[(&str, T)]) -> Field<T> {
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        let what = format!("one of {}", names.join(", "));
+        let Some(t) = self.text(key, &what)? else {
+            return Some(None);
+        };
+        match options.iter().find(|(n, _)| *n == t.value) {
+            Some((_, v)) => Some(Some(*v)),
+            None => {
+                let message = format!("{key} `{}` must be {what}", t.value);
+                self.v.issue(&t, message);
+                None
+            }
+        }
+    }
+
+    fn list(&mut self, key: &str) -> Field<Vec<Spanned<String>>> {
+        let Some(v) = self.get(key).cloned() else {
+            return Some(None);
+        };
+        let Value::List(items) = &v.value else {
+            self.issue(&v, format!("`{key}` must be a list, e.g. `{key}: [a, b]`"));
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in items {
+            match &item.value {
+                Value::Scalar(Scalar::Str(s)) => {
+                    out.push(Spanned::new(s.clone(), item.referenced, item.defined))
+                }
+                Value::Scalar(other) => {
+                    self.v
+                        .issue(item, format!("`{key}` must list names, not `{other}`"));
+                    ok = false;
+                }
+                Value::List(_) => {
+                    self.v
+                        .issue(item, format!("`{key}` must list names, not lists"));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(Some(out))
+    }
+
+    /// A whole number from `min` to `max`.
+    pub fn count(&mut self, key: &str, min: u32, max: u32) -> Field<u32> {
+        let Some(s) = self.scalar(key, "a whole number")? else {
+            return Some(None);
+        };
+        match s.value {
+            Scalar::Int(n) if (i128::from(min)..=i128::from(max)).contains(&n) => {
+                u32::try_from(n).ok().map(Some)
+            }
+            _ => {
+                let message = format!(
+                    "{key} `{}` must be a whole number from {min} to {max}",
+                    s.value
+                );
+                self.v.issue(&s, message);
+                None
+            }
+        }
+    }
+
+    /// A list of event kinds (empty when absent).
+    pub fn event_kinds(&mut self, key: &str) -> Option<Vec<EventKind>> {
+        let names = self.list(key)?.unwrap_or_default();
+        let mut kinds = Vec::new();
+        let mut ok = true;
+        for k in names {
+            match serde_json::from_value::<EventKind>(serde_json::Value::String(k.value.clone())) {
+                Ok(kind) => kinds.push(kind),
+                Err(_) => {
+                    self.v
+                        .issue(&k, format!("unknown event kind `{}`", k.value));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(kinds)
+    }
+
+    /// A list of the scenario's nodes (empty when absent).
+    pub fn node_list(&mut self, key: &str) -> Option<Vec<String>> {
+        let names = self.list(key)?.unwrap_or_default();
+        let mut ok = true;
+        let nodes = self.nodes;
+        for n in &names {
+            ok &= self.v.node_ref(n, nodes);
+        }
+        ok.then(|| names.into_iter().map(|n| n.value).collect())
+    }
+}
