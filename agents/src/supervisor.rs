@@ -15,7 +15,9 @@ use nix::unistd::Pid;
 
 use crate::clock::monotonic_ns;
 use crate::emit::{io_context, Emitter, Level};
-use crate::events::{EventKind, Source, BUGCHECK_CODE};
+use crate::events::{
+    NodeRebooted, NodeStarted, ServiceRestarted, ServiceTerminated, Source, BUGCHECK_CODE,
+};
 use crate::launch::{ClusterDb, NodeLaunch};
 use crate::sys::{self, SignalFd};
 use crate::watchdog::BUGCHECK_MARKER;
@@ -57,20 +59,22 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
     sys::set_child_subreaper().map_err(io_context("become a child subreaper"))?;
     let signals = SignalFd::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])
         .map_err(io_context("block SIGTERM, SIGINT and SIGCHLD"))?;
-    let ev = em
-        .event(EventKind::NodeStarted)
-        .with("run_id", launch.run_id.as_str())
+    let mut ev = em
+        .event(NodeStarted {
+            run_id: launch.run_id.clone(),
+        })
         .message(format!("Node {} started", launch.node));
-    em.emit(&ev, Level::Info, COMPONENT);
+    em.emit(&mut ev, Level::Info, COMPONENT);
     let marker = launch.state_dir.join(BUGCHECK_MARKER);
     if let Ok(dump) = std::fs::read_to_string(&marker) {
         let _ = std::fs::remove_file(&marker);
-        let ev = em
-            .event(EventKind::NodeRebooted)
-            .with("bugcheck_code", BUGCHECK_CODE)
-            .with("dump", dump.trim())
+        let mut ev = em
+            .event(NodeRebooted {
+                bugcheck_code: BUGCHECK_CODE,
+                dump: dump.trim().to_string(),
+            })
             .message("The computer has rebooted from a bugcheck.");
-        em.emit(&ev, Level::Warn, COMPONENT);
+        em.emit(&mut ev, Level::Warn, COMPONENT);
     }
     let mut s = Supervisor {
         node_dir: node_dir.to_path_buf(),
@@ -132,22 +136,25 @@ impl Supervisor {
                 return;
             }
             self.terminations += 1;
+            let (exit_code, signal) = match status {
+                WaitStatus::Exited(_, code) => (Some(code), None),
+                WaitStatus::Signaled(_, sig, _) => (None, Some(sig as i32)),
+                _ => (None, None),
+            };
             let mut ev = self
                 .em
-                .event(EventKind::ServiceTerminated)
-                .with("status", text.as_str())
-                .with("service_pid", pid)
-                .with("count", self.terminations)
+                .event(ServiceTerminated {
+                    status: text,
+                    service_pid: pid,
+                    count: self.terminations,
+                    exit_code,
+                    signal,
+                })
                 .message(format!(
                     "The Cluster Service service terminated unexpectedly. It has done this {} time(s).",
                     self.terminations
                 ));
-            match status {
-                WaitStatus::Exited(_, code) => ev = ev.with("exit_code", code),
-                WaitStatus::Signaled(_, sig, _) => ev = ev.with("signal", sig as i32),
-                _ => {}
-            }
-            self.em.emit(&ev, Level::Err, COMPONENT);
+            self.em.emit(&mut ev, Level::Err, COMPONENT);
             let delay = match ClusterDb::load(&self.launch.clusdb_path()) {
                 Ok(db) => db.service_restart_delay_ms * MS,
                 Err(e) => {
@@ -227,13 +234,14 @@ impl Supervisor {
                 self.service.pid = Some(child.id());
                 if restart {
                     self.restarts += 1;
-                    let ev = self
+                    let mut ev = self
                         .em
-                        .event(EventKind::ServiceRestarted)
-                        .with("service_pid", child.id())
-                        .with("restarts", self.restarts)
+                        .event(ServiceRestarted {
+                            service_pid: child.id(),
+                            restarts: self.restarts,
+                        })
                         .message("The Cluster Service service was restarted.");
-                    self.em.emit(&ev, Level::Info, COMPONENT);
+                    self.em.emit(&mut ev, Level::Info, COMPONENT);
                 }
             }
             Err(e) => {
@@ -267,6 +275,7 @@ impl Supervisor {
             }
         }
         reap();
+        self.em.stop(COMPONENT);
         self.em.log(Level::Info, COMPONENT, "Node stopped.");
     }
 

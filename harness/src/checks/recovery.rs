@@ -1,7 +1,9 @@
 //! `recovery_action`: after a detection, the configured action happened,
 //! with the events MODEL.md lists for it, and no other action did.
 
-use faultline_agent::events::{hang_event_id, Event, EventKind, RecoveryAction, BUGCHECK_CODE};
+use faultline_agent::events::{
+    hang_event_id, Event, EventData, EventKind, RecoveryAction, BUGCHECK_CODE,
+};
 
 use super::{CheckResult, Verdict};
 use crate::plan::CheckSpec;
@@ -54,11 +56,10 @@ pub fn recovery_action(
             name(action),
             id_text(want_id),
             id_text(wrong.id),
-            wrong
-                .data
-                .get("action")
-                .and_then(|a| a.as_str())
-                .unwrap_or("?")
+            match &wrong.data {
+                EventData::HangDetected(h) => h.action.name(),
+                _ => "?",
+            }
         ));
     }
     let terminated = count(EventKind::ServiceTerminated, first.t);
@@ -142,14 +143,12 @@ fn bugcheck(
     restart_delay: std::time::Duration,
 ) -> CheckResult {
     let fail = |detail: String| CheckResult::new(spec, Verdict::Fail, detail);
-    let pid = first.data_u64("service_pid");
-    let timeout = first.data_u64("timeout_ms");
-    let params: Option<Vec<u64>> = first
-        .data
-        .get("params")
-        .and_then(|p| p.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_u64()).collect());
-    let want = pid.zip(timeout).map(|(p, t)| vec![p, t, 0, 0]);
+    let hang = match &first.data {
+        EventData::HangDetected(h) => Some(h),
+        _ => None,
+    };
+    let params = hang.and_then(|h| h.params);
+    let want = hang.map(|h| [u64::from(h.service_pid), u64::from(h.timeout_ms), 0, 0]);
     if params.is_none() || params != want {
         return fail(format!(
             "bugcheck 0x{BUGCHECK_CODE:X} must carry (service pid, timeout, 0, 0), got {params:?}"
