@@ -4,12 +4,10 @@
 //! (7031) after `service_restart_delay_ms`, restarts a dead watchdog, and on
 //! SIGTERM/SIGINT stops the service, then the watchdog, and exits 0.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+use faultline_sys::error::chain;
+use faultline_sys::process::{self, Spawn};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -56,7 +54,7 @@ struct Supervisor {
 pub fn run(node_dir: &Path) -> Result<(), StartError> {
     let launch = NodeLaunch::load(node_dir)?;
     let mut em = Emitter::open(&launch, Source::Supervisor);
-    sys::set_child_subreaper().map_err(io_context("become a child subreaper"))?;
+    process::set_child_subreaper()?;
     let signals = SignalFd::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])
         .map_err(io_context("block SIGTERM, SIGINT and SIGCHLD"))?;
     let mut ev = em
@@ -179,28 +177,26 @@ impl Supervisor {
         // Anything else is an orphan we reaped as the subreaper.
     }
 
-    fn command(&self, role: &str) -> Command {
-        let mut cmd = Command::new("/proc/self/exe");
-        cmd.arg(role)
+    /// This binary in `role`, killed when the supervisor dies and not
+    /// started at all if it already has (the signals the supervisor takes
+    /// through its signalfd start unblocked in the child: `Spawn` says so).
+    fn command(&self, role: &str) -> Spawn {
+        Spawn::new("/proc/self/exe")
+            .arg(role)
             .arg("--node-dir")
             .arg(&self.node_dir)
-            .stdin(Stdio::null());
-        cmd
+            .parent_death_signal(libc::SIGKILL)
     }
 
     fn start_watchdog(&mut self) {
         self.watchdog.restart_at = None;
-        let mut cmd = self.command("watchdog");
-        let parent = std::process::id();
-        // SAFETY: the closure makes only async-signal-safe libc calls.
-        unsafe { cmd.pre_exec(move || die_with_parent(parent)) };
-        match cmd.spawn() {
-            Ok(child) => self.watchdog.pid = Some(child.id()),
+        match self.command("watchdog").spawn_child() {
+            Ok(pid) => self.watchdog.pid = Some(pid),
             Err(e) => {
                 self.em.log(
                     Level::Err,
                     COMPONENT,
-                    &format!("cannot start the watchdog: {e}"),
+                    &format!("cannot start the watchdog: {}", chain(&e)),
                 );
                 self.watchdog.restart_at = Some(monotonic_ns() + WATCHDOG_RESTART_NS);
             }
@@ -209,35 +205,18 @@ impl Supervisor {
 
     fn start_service(&mut self, restart: bool) {
         self.service.restart_at = None;
-        let mut cmd = self.command("service");
-        let parent = std::process::id();
-        let procs: Vec<CString> = self
-            .launch
-            .cgroups
-            .service_procs
-            .iter()
-            .filter_map(|p| CString::new(p.as_os_str().as_bytes()).ok())
-            .collect();
-        // SAFETY: the closure makes only async-signal-safe libc calls on data
-        // prepared before the fork.
-        unsafe {
-            cmd.pre_exec(move || {
-                die_with_parent(parent)?;
-                for p in &procs {
-                    join_cgroup(p)?;
-                }
-                Ok(())
-            })
-        };
-        match cmd.spawn() {
-            Ok(child) => {
-                self.service.pid = Some(child.id());
+        let spawn = self
+            .command("service")
+            .cgroup_procs(self.launch.cgroups.service_procs.clone());
+        match spawn.spawn_child() {
+            Ok(pid) => {
+                self.service.pid = Some(pid);
                 if restart {
                     self.restarts += 1;
                     let mut ev = self
                         .em
                         .event(ServiceRestarted {
-                            service_pid: child.id(),
+                            service_pid: pid,
                             restarts: self.restarts,
                         })
                         .message("The Cluster Service service was restarted.");
@@ -248,7 +227,7 @@ impl Supervisor {
                 self.em.log(
                     Level::Err,
                     COMPONENT,
-                    &format!("cannot start the service: {e}"),
+                    &format!("cannot start the service: {}", chain(&e)),
                 );
                 self.service.restart_at = Some(monotonic_ns() + DEFAULT_RESTART_NS);
             }
@@ -339,42 +318,4 @@ fn describe(status: WaitStatus) -> (String, bool) {
         ),
         other => (format!("{other:?}"), false),
     }
-}
-
-/// In a forked child: unblock the signals the supervisor takes through its
-/// signalfd (a mask survives exec), restore SIGPIPE, die with SIGKILL when
-/// the supervisor dies, and do not start at all if it already has.
-fn die_with_parent(parent: u32) -> std::io::Result<()> {
-    // SAFETY: async-signal-safe calls on plain data.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if libc::getppid() as u32 != parent {
-            libc::_exit(1);
-        }
-    }
-    Ok(())
-}
-
-/// In a forked child: join a cgroup by writing `0` to its `cgroup.procs`.
-fn join_cgroup(procs: &CString) -> std::io::Result<()> {
-    // SAFETY: async-signal-safe calls on a NUL-terminated path.
-    unsafe {
-        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let n = libc::write(fd, b"0".as_ptr().cast(), 1);
-        let err = std::io::Error::last_os_error();
-        libc::close(fd);
-        if n != 1 {
-            return Err(err);
-        }
-    }
-    Ok(())
 }
