@@ -52,7 +52,26 @@ impl EventKind {
             EventKind::GroupOffline => Some(1203),
             EventKind::GroupOnlineFailed => Some(1069),
             EventKind::GroupFailed => Some(1205),
-            _ => None,
+            // No fixed id: the hang's depends on the action, the rest are
+            // the model's own. Listed so a new kind must choose.
+            EventKind::NodeStarted
+            | EventKind::ServiceStarted
+            | EventKind::ServiceStopping
+            | EventKind::ServiceRestarted
+            | EventKind::WatchdogStarted
+            | EventKind::WatchdogArmed
+            | EventKind::WatchdogDisarmed
+            | EventKind::Heartbeat
+            | EventKind::HangDetected
+            | EventKind::DumpWritten
+            | EventKind::NodeFenced
+            | EventKind::Regrouped
+            | EventKind::QuorumGained
+            | EventKind::PoisonSent
+            | EventKind::ClusterMessageRejected
+            | EventKind::DiskReserved
+            | EventKind::GlobalUpdate
+            | EventKind::EmitterStopped => None,
         }
     }
 }
