@@ -1,11 +1,7 @@
-//! The one clock every record is stamped with: CLOCK_MONOTONIC, in nanoseconds.
-//!
-//! Every process of a run (harness and agents alike) shares it, so times taken
-//! in different processes compare directly.
+//! The one clock every record is stamped with: CLOCK_MONOTONIC, in
+//! nanoseconds, shared by every process of a run (harness and agents alike)
+//! so times taken in different processes compare directly. It lives in
+//! `faultline-sys`; this re-export keeps the agent's protocol modules
+//! self-contained for the harness.
 
-/// Nanoseconds on CLOCK_MONOTONIC.
-pub fn monotonic_ns() -> u64 {
-    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .expect("CLOCK_MONOTONIC is always readable");
-    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
-}
+pub use faultline_sys::clock::monotonic_ns;

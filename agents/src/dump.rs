@@ -151,7 +151,7 @@ pub fn write(path: &Path, input: &DumpInput<'_>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{EventKind, Source};
+    use crate::events::{Heartbeat, Source};
 
     #[test]
     fn stat_parsing_handles_odd_command_names() {
@@ -185,7 +185,7 @@ mod tests {
         let pressure = tmp.path().join("pressure");
         std::fs::create_dir_all(&pressure).unwrap();
         std::fs::write(pressure.join("cpu.pressure"), "some avg10=1.00\n").unwrap();
-        let ev = Event::now("n1", Source::Watchdog, EventKind::Heartbeat).with("seq", 1);
+        let ev = Event::now("n1", Source::Watchdog, Heartbeat::default());
         let input = DumpInput {
             node: "n1",
             t: 5,

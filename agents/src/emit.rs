@@ -4,7 +4,12 @@
 //! style).
 //!
 //! Emitting never blocks and never fails: a missing or full trace socket
-//! counts a drop, an unwritable log is skipped. It must not decide anything.
+//! counts a drop, an unwritable log is skipped. Every event sent to the trace
+//! socket is numbered (`Event.seq`, 1 for the first, dropped ones included),
+//! so the harness sees a lost record as a jump; [`Emitter::stop`] reports the
+//! drop count in an event and in the cluster log. Once the socket is
+//! connected, sending an event reuses one buffer and allocates nothing. It
+//! must not decide anything.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -12,7 +17,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 
 use crate::clock::monotonic_ns;
-use crate::events::{Event, EventKind, Source};
+use crate::events::{EmitterStopped, Event, EventData, Source};
 use crate::launch::NodeLaunch;
 
 /// File name of the node's event log inside its folder.
@@ -22,6 +27,9 @@ pub const CLUSTER_LOG_FILE: &str = "cluster.log";
 
 /// How often a missing trace socket is looked for again.
 const RECONNECT_NS: u64 = 500_000_000;
+/// Room reserved in the send buffer: a heartbeat is about 200 bytes, most
+/// events under 1 KiB.
+const BUFFER_BYTES: usize = 4096;
 
 /// Severity of a cluster-log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +63,11 @@ pub struct Emitter {
     last_connect_ns: Option<u64>,
     events: Option<File>,
     cluster_log: Option<File>,
+    /// The last sequence number given out.
+    seq: u64,
     drops: u64,
+    /// One buffer every datagram is serialized into.
+    buf: Vec<u8>,
 }
 
 impl Emitter {
@@ -77,15 +89,17 @@ impl Emitter {
             last_connect_ns: None,
             events: append(EVENTS_FILE),
             cluster_log: append(CLUSTER_LOG_FILE),
+            seq: 0,
             drops: 0,
+            buf: Vec::with_capacity(BUFFER_BYTES),
         };
         e.connect();
         e
     }
 
     /// A new event of this node and source, stamped now.
-    pub fn event(&self, kind: EventKind) -> Event {
-        Event::now(&self.node, self.source, kind)
+    pub fn event(&self, data: impl Into<EventData>) -> Event {
+        Event::now(&self.node, self.source, data)
     }
 
     /// The node's name.
@@ -98,32 +112,73 @@ impl Emitter {
         self.drops
     }
 
-    /// Records `event` everywhere: event log, trace socket and cluster log
-    /// (its message, or its kind when it has none).
-    pub fn emit(&mut self, event: &Event, level: Level, component: &str) {
-        if let Ok(mut line) = serde_json::to_vec(event) {
-            self.send(&line);
-            line.push(b'\n');
-            if let Some(f) = self.events.as_mut() {
-                let _ = f.write_all(&line);
-            }
-        }
-        let text = if event.message.is_empty() {
-            serde_json::to_value(event.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        } else {
-            event.message.clone()
-        };
-        self.log(level, component, &text);
+    /// Events numbered so far (the last `seq` given out).
+    pub fn numbered(&self) -> u64 {
+        self.seq
     }
 
-    /// Sends `event` to the trace socket only: no file I/O (heartbeats).
-    pub fn trace_only(&mut self, event: &Event) {
-        if let Ok(bytes) = serde_json::to_vec(event) {
-            self.send(&bytes);
+    /// Records `event` everywhere: event log, trace socket and cluster log
+    /// (its message, or its kind when it has none). Sets its `seq`.
+    pub fn emit(&mut self, event: &mut Event, level: Level, component: &str) {
+        if self.serialize(event) {
+            self.send();
+            self.buf.push(b'\n');
+            if let Some(f) = self.events.as_mut() {
+                let _ = f.write_all(&self.buf);
+            }
         }
+        if event.message.is_empty() {
+            let text = serde_json::to_value(event.kind())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            self.log(level, component, &text);
+        } else {
+            let text = std::mem::take(&mut event.message);
+            self.log(level, component, &text);
+            event.message = text;
+        }
+    }
+
+    /// Sends `event` to the trace socket only: no file I/O and, once the
+    /// socket is connected, no allocation (heartbeats). Sets its `seq`.
+    pub fn trace_only(&mut self, event: &mut Event) {
+        if self.serialize(event) {
+            self.send();
+        }
+    }
+
+    /// The process stops emitting: logs how many of its events never
+    /// reached the trace socket and emits [`EventData::EmitterStopped`]
+    /// saying so. Returns the drop count.
+    pub fn stop(&mut self, component: &str) -> u64 {
+        let numbered = self.seq + 1;
+        let dropped = self.drops;
+        let level = if dropped > 0 {
+            Level::Warn
+        } else {
+            Level::Info
+        };
+        let mut ev = self
+            .event(EmitterStopped { numbered, dropped })
+            .message(format!(
+                "{dropped} of {numbered} event(s) of this process could not be sent to the trace socket."
+            ));
+        self.emit(&mut ev, level, component);
+        dropped
+    }
+
+    /// Numbers `event` and serializes it into the send buffer; false (and
+    /// a drop) if it cannot be serialized.
+    fn serialize(&mut self, event: &mut Event) -> bool {
+        self.seq += 1;
+        event.seq = self.seq;
+        self.buf.clear();
+        if serde_json::to_writer(&mut self.buf, event).is_err() {
+            self.drops += 1;
+            return false;
+        }
+        true
     }
 
     /// Writes one line to the cluster log only.
@@ -151,7 +206,8 @@ impl Emitter {
         }
     }
 
-    fn send(&mut self, bytes: &[u8]) {
+    /// Sends the send buffer as one datagram, or counts a drop.
+    fn send(&mut self) {
         if self.socket.is_none()
             && self
                 .last_connect_ns
@@ -163,7 +219,7 @@ impl Emitter {
             self.drops += 1;
             return;
         };
-        if let Err(e) = sock.send(bytes) {
+        if let Err(e) = sock.send(&self.buf) {
             self.drops += 1;
             // The listener went away (or was replaced): look for it again.
             if matches!(
@@ -215,15 +271,19 @@ pub fn cluster_log_line(
     )
 }
 
-/// Makes an I/O error name what it was about.
-pub fn io_context(what: impl Into<String>) -> impl FnOnce(io::Error) -> crate::StartError {
-    let what = what.into();
-    move |source| crate::StartError::Io { what, source }
+/// Makes an I/O error name what it was about; `what` becomes a `String`
+/// only on an error, so a hot loop may call this freely.
+pub fn io_context<S: Into<String>>(what: S) -> impl FnOnce(io::Error) -> crate::StartError {
+    move |source| crate::StartError::Io {
+        what: what.into(),
+        source,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::{Heartbeat, NodeStarted, ServiceStarted};
 
     #[test]
     fn cluster_log_line_has_the_seeds_format() {
@@ -254,15 +314,22 @@ mod tests {
         let listener = UnixDatagram::bind(&trace).unwrap();
         let launch = NodeLaunch::bare("r", "n1", dir.path(), dir.path(), &trace);
         let mut em = Emitter::open(&launch, Source::Supervisor);
-        let ev = em.event(EventKind::NodeStarted).message("hello");
-        em.emit(&ev, Level::Warn, "SM");
-        em.trace_only(&em.event(EventKind::Heartbeat).with("seq", 3));
+        let mut ev = em.event(NodeStarted::default()).message("hello");
+        em.emit(&mut ev, Level::Warn, "SM");
+        assert_eq!(ev.seq, 1);
+        let beat = Heartbeat {
+            service_seq: 3,
+            service_pid: 9,
+            counted: true,
+        };
+        em.trace_only(&mut em.event(beat));
         let mut buf = [0u8; 4096];
         let n = listener.recv(&mut buf).unwrap();
         assert_eq!(serde_json::from_slice::<Event>(&buf[..n]).unwrap(), ev);
         let n = listener.recv(&mut buf).unwrap();
         let hb: Event = serde_json::from_slice(&buf[..n]).unwrap();
-        assert_eq!(hb.data_u64("seq"), Some(3));
+        assert_eq!(hb.data, EventData::Heartbeat(beat));
+        assert_eq!(hb.seq, 2, "heartbeats are numbered with the rest");
         let log = std::fs::read_to_string(dir.path().join(EVENTS_FILE)).unwrap();
         assert_eq!(log.lines().count(), 1, "heartbeats stay off the event log");
         let cl = std::fs::read_to_string(dir.path().join(CLUSTER_LOG_FILE)).unwrap();
@@ -282,7 +349,44 @@ mod tests {
         }))
         .unwrap();
         let mut em = Emitter::open(&launch, Source::Service);
-        em.emit(&em.event(EventKind::ServiceStarted), Level::Info, "CS");
+        em.emit(&mut em.event(ServiceStarted::default()), Level::Info, "CS");
         assert_eq!(em.drops(), 1);
+    }
+
+    #[test]
+    fn drops_are_numbered_and_reported_when_the_emitter_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = dir.path().join("trace.sock");
+        let launch = NodeLaunch::bare("r", "n1", dir.path(), dir.path(), &trace);
+        // No listener yet: the first two events are dropped.
+        let mut em = Emitter::open(&launch, Source::Watchdog);
+        for _ in 0..2 {
+            em.trace_only(&mut em.event(Heartbeat::default()));
+        }
+        assert_eq!((em.numbered(), em.drops()), (2, 2));
+        let listener = UnixDatagram::bind(&trace).unwrap();
+        em.socket = None;
+        em.last_connect_ns = None;
+        em.trace_only(&mut em.event(Heartbeat::default()));
+        assert_eq!(em.stop("NM"), 2);
+        let mut buf = [0u8; 4096];
+        let n = listener.recv(&mut buf).unwrap();
+        let third: Event = serde_json::from_slice(&buf[..n]).unwrap();
+        assert_eq!(third.seq, 3, "the jump from 0 to 3 shows two lost");
+        let n = listener.recv(&mut buf).unwrap();
+        let last: Event = serde_json::from_slice(&buf[..n]).unwrap();
+        assert_eq!(last.seq, 4);
+        assert_eq!(
+            last.data,
+            EventData::EmitterStopped(EmitterStopped {
+                numbered: 4,
+                dropped: 2
+            })
+        );
+        let cl = std::fs::read_to_string(dir.path().join(CLUSTER_LOG_FILE)).unwrap();
+        assert!(
+            cl.contains(" WARN [NM] 2 of 4 event(s) of this process could not be sent"),
+            "{cl}"
+        );
     }
 }

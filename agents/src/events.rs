@@ -3,9 +3,15 @@
 //! Each event goes to the node's event log (`events.jsonl`, one line each) and,
 //! as a datagram, to the harness's trace socket. Heartbeats as the watchdog
 //! saw them go only to the trace socket (the watchdog's hot path does no file
-//! I/O). Kind names are stable: checks and reports match on them.
+//! I/O). Kind names are stable: checks and reports match on them. Each
+//! kind's fields are a typed payload ([`EventData`], in `data.rs`), written
+//! and read through the same struct.
 
 use serde::{Deserialize, Serialize};
+
+mod data;
+
+pub use data::*;
 
 /// Which process of the node reported an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,84 +23,6 @@ pub enum Source {
     Service,
     /// The health monitor (ClusNet).
     Watchdog,
-}
-
-/// What happened. The modelled event id, where the seeds give one, is in
-/// [`EventKind::modelled_id`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// The supervisor started (the node powered on).
-    NodeStarted,
-    /// The node came back after a bugcheck (1001).
-    NodeRebooted,
-    /// The service read its configuration database and started.
-    ServiceStarted,
-    /// The service is stopping cleanly; the watchdog disarms.
-    ServiceStopping,
-    /// The supervisor saw the service die without a clean stop (7031).
-    ServiceTerminated,
-    /// The supervisor restarted the service.
-    ServiceRestarted,
-    /// The watchdog started and is waiting for the service.
-    WatchdogStarted,
-    /// The watchdog armed its countdown with the service's settings.
-    WatchdogArmed,
-    /// The watchdog switched its countdown off (the service stopped).
-    WatchdogDisarmed,
-    /// A heartbeat, as the watchdog received it.
-    Heartbeat,
-    /// The countdown expired: 4869 (log), 4870 (terminate) or 0x9E (bugcheck).
-    HangDetected,
-    /// The watchdog wrote the node's dump before fencing it.
-    DumpWritten,
-    /// The node was fenced: every process killed, addresses down.
-    NodeFenced,
-    /// The service lost communication with a peer on one network (1123).
-    PeerLost,
-    /// The service (re)established communication with a peer on one
-    /// network (1122).
-    PeerRegained,
-    /// A peer was lost on every network and removed from membership (1135).
-    PeerDown,
-    /// The nodes that still talk regrouped into a new membership view.
-    Regrouped,
-    /// This node's side holds a majority of the votes.
-    QuorumGained,
-    /// This node's side lost quorum and stops its resources (1177).
-    QuorumLost,
-    /// This node, on the side holding quorum, sent a poison packet.
-    PoisonSent,
-    /// A poison packet arrived: the service stops at once (1118,
-    /// "terminated as requested by node N").
-    Poisoned,
-    /// A datagram on the cluster socket failed authentication or decoding
-    /// and was dropped.
-    ClusterMessageRejected,
-    /// This node took a group's shared-disk reservation (data: `group`,
-    /// `generation`).
-    DiskReserved,
-    /// A write to a group's shared disk failed because another node took
-    /// the reservation: 57 (ftdisk, failed to flush), then 50 (ntfs,
-    /// delayed write failed). Data: `group`, `generation`, `holder`.
-    DiskWriteFailed,
-    /// The ARP probe for a group's virtual IP was answered: address
-    /// conflict (4199). Data: `group`, `ip`, `mac` (who answered).
-    IpConflict,
-    /// A group came online on this node: disk taken, IP probed, configured
-    /// and announced, application serving (1201). Data: `group`, `ip`.
-    GroupOnline,
-    /// A group went offline on this node (1203). Data: `group`, `reason`.
-    GroupOffline,
-    /// Bringing a group online on this node failed (1069). Data: `group`,
-    /// `reason`.
-    GroupOnlineFailed,
-    /// Every possible owner failed within the failover window: the group
-    /// stays offline, failed (1205). Data: `group`, `failed_on`.
-    GroupFailed,
-    /// A cluster-wide update was applied, in sequence order (the global
-    /// update manager). Data: `seq`, `key`, `value`, `issuer`.
-    GlobalUpdate,
 }
 
 impl EventKind {
@@ -124,7 +52,26 @@ impl EventKind {
             EventKind::GroupOffline => Some(1203),
             EventKind::GroupOnlineFailed => Some(1069),
             EventKind::GroupFailed => Some(1205),
-            _ => None,
+            // No fixed id: the hang's depends on the action, the rest are
+            // the model's own. Listed so a new kind must choose.
+            EventKind::NodeStarted
+            | EventKind::ServiceStarted
+            | EventKind::ServiceStopping
+            | EventKind::ServiceRestarted
+            | EventKind::WatchdogStarted
+            | EventKind::WatchdogArmed
+            | EventKind::WatchdogDisarmed
+            | EventKind::Heartbeat
+            | EventKind::HangDetected
+            | EventKind::DumpWritten
+            | EventKind::NodeFenced
+            | EventKind::Regrouped
+            | EventKind::QuorumGained
+            | EventKind::PoisonSent
+            | EventKind::ClusterMessageRejected
+            | EventKind::DiskReserved
+            | EventKind::GlobalUpdate
+            | EventKind::EmitterStopped => None,
         }
     }
 }
@@ -143,10 +90,11 @@ pub fn hang_event_id(action: RecoveryAction) -> Option<u32> {
 }
 
 /// `hang_recovery_action`: what the watchdog does when its countdown expires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecoveryAction {
     /// 0: monitoring disabled; nothing is detected.
+    #[default]
     Disabled,
     /// 1: log event 4869, again every `hang_timeout` while the hang lasts.
     Log,
@@ -157,6 +105,16 @@ pub enum RecoveryAction {
 }
 
 impl RecoveryAction {
+    /// The snake_case name events carry.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecoveryAction::Disabled => "disabled",
+            RecoveryAction::Log => "log",
+            RecoveryAction::Terminate => "terminate",
+            RecoveryAction::Bugcheck => "bugcheck",
+        }
+    }
+
     /// The numeric setting, as the modelled system stores it.
     pub fn code(self) -> u8 {
         match self {
@@ -183,7 +141,8 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// One event, as written to the event log and sent to the trace socket.
+/// One event, as written to the event log and sent to the trace socket:
+/// `{"t":..,"node":..,"source":..,"kind":"<name>","data":{..},..}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// CLOCK_MONOTONIC, nanoseconds.
@@ -192,8 +151,9 @@ pub struct Event {
     pub node: String,
     /// The reporting process.
     pub source: Source,
-    /// Stable kind name.
-    pub kind: EventKind,
+    /// The kind (a stable name) and its typed fields.
+    #[serde(flatten)]
+    pub data: EventData,
     /// The modelled event id (4870, 7031, 0x9E = 158, 1001, ...), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u32>,
@@ -204,10 +164,6 @@ pub struct Event {
     /// included, sent or dropped. A jump is a lost record. 0: unnumbered.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub seq: u64,
-    /// Kind-specific fields: `seq` on heartbeats; `action`, `service_pid`,
-    /// `timeout_ms`, `params` on hang_detected; `path` on dump_written; ...
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub data: serde_json::Map<String, serde_json::Value>,
     /// Human text, as it also appears in the cluster log.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
@@ -215,35 +171,29 @@ pub struct Event {
 
 impl Event {
     /// A new event stamped now, with the kind's modelled id.
-    pub fn now(node: &str, source: Source, kind: EventKind) -> Self {
+    pub fn now(node: &str, source: Source, data: impl Into<EventData>) -> Self {
+        let data = data.into();
         Event {
             t: crate::clock::monotonic_ns(),
             node: node.to_string(),
             source,
-            kind,
-            id: kind.modelled_id(),
+            id: data.kind().modelled_id(),
+            data,
             pid: std::process::id(),
             seq: 0,
-            data: serde_json::Map::new(),
             message: String::new(),
         }
     }
 
-    /// Adds a kind-specific field.
-    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
-        self.data.insert(key.to_string(), value.into());
-        self
+    /// The event's kind, from its payload.
+    pub fn kind(&self) -> EventKind {
+        self.data.kind()
     }
 
     /// Sets the human text.
     pub fn message(mut self, text: impl Into<String>) -> Self {
         self.message = text.into();
         self
-    }
-
-    /// Reads a numeric field of `data`.
-    pub fn data_u64(&self, key: &str) -> Option<u64> {
-        self.data.get(key).and_then(|v| v.as_u64())
     }
 }
 
@@ -257,20 +207,55 @@ mod tests {
             t: 42,
             node: "n1".into(),
             source: Source::Watchdog,
-            kind: EventKind::HangDetected,
-            id: hang_event_id(RecoveryAction::Terminate),
+            data: EventData::WatchdogDisarmed(WatchdogDisarmed {
+                reason: "service exited".into(),
+                service_pid: 9,
+            }),
+            id: None,
             pid: 7,
-            seq: 0,
-            data: serde_json::Map::new(),
+            seq: 3,
             message: String::new(),
-        }
-        .with("action", "terminate");
+        };
         let line = serde_json::to_string(&e).unwrap();
         assert_eq!(
             line,
-            r#"{"t":42,"node":"n1","source":"watchdog","kind":"hang_detected","id":4870,"pid":7,"data":{"action":"terminate"}}"#
+            r#"{"t":42,"node":"n1","source":"watchdog","kind":"watchdog_disarmed","data":{"reason":"service exited","service_pid":9},"pid":7,"seq":3}"#
         );
         assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), e);
+    }
+
+    #[test]
+    fn every_kind_name_is_its_payload_tag_and_round_trips() {
+        for &kind in EventKind::ALL {
+            let data = kind.default_data();
+            assert_eq!(data.kind(), kind);
+            let tagged = serde_json::to_value(&data).unwrap();
+            assert_eq!(tagged["kind"], serde_json::to_value(kind).unwrap());
+            let e = Event::now("n1", Source::Service, data);
+            let line = serde_json::to_string(&e).unwrap();
+            let back: Event = serde_json::from_str(&line).unwrap();
+            assert_eq!(back, e, "{line}");
+            assert_eq!(back.kind(), kind);
+        }
+    }
+
+    #[test]
+    fn a_payload_under_the_wrong_kind_is_refused() {
+        let line = r#"{"t":1,"node":"n1","source":"watchdog","kind":"heartbeat","data":{"group":"sql","ip":"10.0.0.1"},"pid":7}"#;
+        assert!(serde_json::from_str::<Event>(line).is_err());
+        let unknown =
+            r#"{"t":1,"node":"n1","source":"watchdog","kind":"no_such_kind","data":{},"pid":7}"#;
+        assert!(serde_json::from_str::<Event>(unknown).is_err());
+    }
+
+    #[test]
+    fn the_group_accessor_covers_the_group_kinds() {
+        let on = EventData::GroupOnline(GroupOnline {
+            group: "sql".into(),
+            ip: "10.77.0.100".parse().unwrap(),
+        });
+        assert_eq!(on.group(), Some("sql"));
+        assert_eq!(EventKind::Heartbeat.default_data().group(), None);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!
 //! The roles live in [`supervisor`], [`service`] and [`watchdog`] (with the
 //! pure [`countdown`], [`dump`], [`fence`], [`emit`] and the kernel wrappers
-//! in [`sys`]); membership, quorum and poison packets between nodes'
+//! in [`sys`]; process launch, the clock and the subreaper are
+//! `faultline-sys`'s, which the harness shares); membership, quorum and poison packets between nodes'
 //! services, as pure logic, are in [`cluster`]; group placement, as pure
 //! logic, in [`groups`]; the disk lease in [`lease`]; the service's cluster
 //! side (sockets, witness, groups online and offline) in [`clusvc`]. The harness uses only
@@ -56,6 +57,10 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// A process could not be launched, or the supervisor could not become
+    /// a child subreaper.
+    #[error(transparent)]
+    Process(#[from] faultline_sys::process::SpawnError),
     /// The service received a poison packet and stopped at once (1118).
     #[error("terminated as requested by node {0}")]
     Poisoned(u32),

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::clock::monotonic_ns;
 use crate::emit::{io_context, Emitter, Level};
-use crate::events::{EventKind, RecoveryAction, Source};
+use crate::events::{RecoveryAction, ServiceStarted, ServiceStopping, Source};
 use crate::launch::{ClusterDb, NodeLaunch};
 use crate::protocol::{watchdog_socket_name, Message, MessageKind};
 use crate::sys::{self, SignalFd, Timer};
@@ -140,13 +140,14 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
         );
     }
     let action = db.hang_recovery_action;
-    let ev = em
-        .event(EventKind::ServiceStarted)
-        .with("hang_timeout_ms", db.hang_timeout_ms)
-        .with("action", crate::watchdog::action_name(action))
-        .with("watchdog_connected", link.sock.is_some())
+    let mut ev = em
+        .event(ServiceStarted {
+            hang_timeout_ms: db.hang_timeout_ms,
+            action,
+            watchdog_connected: link.sock.is_some(),
+        })
         .message("Cluster Service started - Cluster Node Version 5.2.3790");
-    em.emit(&ev, Level::Info, COMPONENT);
+    em.emit(&mut ev, Level::Info, COMPONENT);
     if action == RecoveryAction::Disabled {
         em.log(Level::Info, COMPONENT, "hang recovery is disabled");
     }
@@ -172,12 +173,14 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
             if let Some(c) = cluster.as_mut() {
                 c.shutdown("service stopping", &mut em);
             }
-            let ev = em
-                .event(EventKind::ServiceStopping)
-                .with("heartbeats", seq)
-                .with("dropped_heartbeats", link.drops)
+            let mut ev = em
+                .event(ServiceStopping {
+                    heartbeats: seq,
+                    dropped_heartbeats: link.drops,
+                })
                 .message("Cluster Service is stopping");
-            em.emit(&ev, Level::Info, COMPONENT);
+            em.emit(&mut ev, Level::Info, COMPONENT);
+            em.stop(COMPONENT);
             return Ok(());
         }
         if sys::ready(&fds[1]) {
@@ -185,6 +188,7 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
         }
         if let Some(c) = cluster.as_mut() {
             if let Err(from) = c.service(&mut em) {
+                em.stop(COMPONENT);
                 return Err(StartError::Poisoned(from.0));
             }
         }

@@ -4,18 +4,18 @@
 //! (7031) after `service_restart_delay_ms`, restarts a dead watchdog, and on
 //! SIGTERM/SIGINT stops the service, then the watchdog, and exits 0.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+use faultline_sys::error::chain;
+use faultline_sys::process::{self, Spawn};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::clock::monotonic_ns;
 use crate::emit::{io_context, Emitter, Level};
-use crate::events::{EventKind, Source, BUGCHECK_CODE};
+use crate::events::{
+    NodeRebooted, NodeStarted, ServiceRestarted, ServiceTerminated, Source, BUGCHECK_CODE,
+};
 use crate::launch::{ClusterDb, NodeLaunch};
 use crate::sys::{self, SignalFd};
 use crate::watchdog::BUGCHECK_MARKER;
@@ -54,23 +54,25 @@ struct Supervisor {
 pub fn run(node_dir: &Path) -> Result<(), StartError> {
     let launch = NodeLaunch::load(node_dir)?;
     let mut em = Emitter::open(&launch, Source::Supervisor);
-    sys::set_child_subreaper().map_err(io_context("become a child subreaper"))?;
+    process::set_child_subreaper()?;
     let signals = SignalFd::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])
         .map_err(io_context("block SIGTERM, SIGINT and SIGCHLD"))?;
-    let ev = em
-        .event(EventKind::NodeStarted)
-        .with("run_id", launch.run_id.as_str())
+    let mut ev = em
+        .event(NodeStarted {
+            run_id: launch.run_id.clone(),
+        })
         .message(format!("Node {} started", launch.node));
-    em.emit(&ev, Level::Info, COMPONENT);
+    em.emit(&mut ev, Level::Info, COMPONENT);
     let marker = launch.state_dir.join(BUGCHECK_MARKER);
     if let Ok(dump) = std::fs::read_to_string(&marker) {
         let _ = std::fs::remove_file(&marker);
-        let ev = em
-            .event(EventKind::NodeRebooted)
-            .with("bugcheck_code", BUGCHECK_CODE)
-            .with("dump", dump.trim())
+        let mut ev = em
+            .event(NodeRebooted {
+                bugcheck_code: BUGCHECK_CODE,
+                dump: dump.trim().to_string(),
+            })
             .message("The computer has rebooted from a bugcheck.");
-        em.emit(&ev, Level::Warn, COMPONENT);
+        em.emit(&mut ev, Level::Warn, COMPONENT);
     }
     let mut s = Supervisor {
         node_dir: node_dir.to_path_buf(),
@@ -132,22 +134,25 @@ impl Supervisor {
                 return;
             }
             self.terminations += 1;
+            let (exit_code, signal) = match status {
+                WaitStatus::Exited(_, code) => (Some(code), None),
+                WaitStatus::Signaled(_, sig, _) => (None, Some(sig as i32)),
+                _ => (None, None),
+            };
             let mut ev = self
                 .em
-                .event(EventKind::ServiceTerminated)
-                .with("status", text.as_str())
-                .with("service_pid", pid)
-                .with("count", self.terminations)
+                .event(ServiceTerminated {
+                    status: text,
+                    service_pid: pid,
+                    count: self.terminations,
+                    exit_code,
+                    signal,
+                })
                 .message(format!(
                     "The Cluster Service service terminated unexpectedly. It has done this {} time(s).",
                     self.terminations
                 ));
-            match status {
-                WaitStatus::Exited(_, code) => ev = ev.with("exit_code", code),
-                WaitStatus::Signaled(_, sig, _) => ev = ev.with("signal", sig as i32),
-                _ => {}
-            }
-            self.em.emit(&ev, Level::Err, COMPONENT);
+            self.em.emit(&mut ev, Level::Err, COMPONENT);
             let delay = match ClusterDb::load(&self.launch.clusdb_path()) {
                 Ok(db) => db.service_restart_delay_ms * MS,
                 Err(e) => {
@@ -172,28 +177,26 @@ impl Supervisor {
         // Anything else is an orphan we reaped as the subreaper.
     }
 
-    fn command(&self, role: &str) -> Command {
-        let mut cmd = Command::new("/proc/self/exe");
-        cmd.arg(role)
+    /// This binary in `role`, killed when the supervisor dies and not
+    /// started at all if it already has (the signals the supervisor takes
+    /// through its signalfd start unblocked in the child: `Spawn` says so).
+    fn command(&self, role: &str) -> Spawn {
+        Spawn::new("/proc/self/exe")
+            .arg(role)
             .arg("--node-dir")
             .arg(&self.node_dir)
-            .stdin(Stdio::null());
-        cmd
+            .parent_death_signal(libc::SIGKILL)
     }
 
     fn start_watchdog(&mut self) {
         self.watchdog.restart_at = None;
-        let mut cmd = self.command("watchdog");
-        let parent = std::process::id();
-        // SAFETY: the closure makes only async-signal-safe libc calls.
-        unsafe { cmd.pre_exec(move || die_with_parent(parent)) };
-        match cmd.spawn() {
-            Ok(child) => self.watchdog.pid = Some(child.id()),
+        match self.command("watchdog").spawn_child() {
+            Ok(pid) => self.watchdog.pid = Some(pid),
             Err(e) => {
                 self.em.log(
                     Level::Err,
                     COMPONENT,
-                    &format!("cannot start the watchdog: {e}"),
+                    &format!("cannot start the watchdog: {}", chain(&e)),
                 );
                 self.watchdog.restart_at = Some(monotonic_ns() + WATCHDOG_RESTART_NS);
             }
@@ -202,45 +205,29 @@ impl Supervisor {
 
     fn start_service(&mut self, restart: bool) {
         self.service.restart_at = None;
-        let mut cmd = self.command("service");
-        let parent = std::process::id();
-        let procs: Vec<CString> = self
-            .launch
-            .cgroups
-            .service_procs
-            .iter()
-            .filter_map(|p| CString::new(p.as_os_str().as_bytes()).ok())
-            .collect();
-        // SAFETY: the closure makes only async-signal-safe libc calls on data
-        // prepared before the fork.
-        unsafe {
-            cmd.pre_exec(move || {
-                die_with_parent(parent)?;
-                for p in &procs {
-                    join_cgroup(p)?;
-                }
-                Ok(())
-            })
-        };
-        match cmd.spawn() {
-            Ok(child) => {
-                self.service.pid = Some(child.id());
+        let spawn = self
+            .command("service")
+            .cgroup_procs(self.launch.cgroups.service_procs.clone());
+        match spawn.spawn_child() {
+            Ok(pid) => {
+                self.service.pid = Some(pid);
                 if restart {
                     self.restarts += 1;
-                    let ev = self
+                    let mut ev = self
                         .em
-                        .event(EventKind::ServiceRestarted)
-                        .with("service_pid", child.id())
-                        .with("restarts", self.restarts)
+                        .event(ServiceRestarted {
+                            service_pid: pid,
+                            restarts: self.restarts,
+                        })
                         .message("The Cluster Service service was restarted.");
-                    self.em.emit(&ev, Level::Info, COMPONENT);
+                    self.em.emit(&mut ev, Level::Info, COMPONENT);
                 }
             }
             Err(e) => {
                 self.em.log(
                     Level::Err,
                     COMPONENT,
-                    &format!("cannot start the service: {e}"),
+                    &format!("cannot start the service: {}", chain(&e)),
                 );
                 self.service.restart_at = Some(monotonic_ns() + DEFAULT_RESTART_NS);
             }
@@ -267,6 +254,7 @@ impl Supervisor {
             }
         }
         reap();
+        self.em.stop(COMPONENT);
         self.em.log(Level::Info, COMPONENT, "Node stopped.");
     }
 
@@ -330,42 +318,4 @@ fn describe(status: WaitStatus) -> (String, bool) {
         ),
         other => (format!("{other:?}"), false),
     }
-}
-
-/// In a forked child: unblock the signals the supervisor takes through its
-/// signalfd (a mask survives exec), restore SIGPIPE, die with SIGKILL when
-/// the supervisor dies, and do not start at all if it already has.
-fn die_with_parent(parent: u32) -> std::io::Result<()> {
-    // SAFETY: async-signal-safe calls on plain data.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if libc::getppid() as u32 != parent {
-            libc::_exit(1);
-        }
-    }
-    Ok(())
-}
-
-/// In a forked child: join a cgroup by writing `0` to its `cgroup.procs`.
-fn join_cgroup(procs: &CString) -> std::io::Result<()> {
-    // SAFETY: async-signal-safe calls on a NUL-terminated path.
-    unsafe {
-        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let n = libc::write(fd, b"0".as_ptr().cast(), 1);
-        let err = std::io::Error::last_os_error();
-        libc::close(fd);
-        if n != 1 {
-            return Err(err);
-        }
-    }
-    Ok(())
 }

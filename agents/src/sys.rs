@@ -1,6 +1,7 @@
 //! Thin wrappers over the kernel calls the roles need and nix lacks or makes
 //! awkward: pidfd, timerfd with absolute deadlines, signalfd, poll,
-//! SCHED_FIFO, mlockall, interface flags, prctl.
+//! SCHED_FIFO, mlockall, interface flags. Process launch, the subreaper and
+//! the clock are `faultline-sys`'s, shared with the harness.
 //!
 //! Each wrapper makes one call (or a short fixed sequence) and returns an
 //! `io::Result`; no policy lives here.
@@ -240,13 +241,6 @@ pub fn link_down(name: &str) -> io::Result<()> {
         req.ifr_ifru.ifru_flags &= !(libc::IFF_UP as libc::c_short);
         cvt(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req))?;
     }
-    Ok(())
-}
-
-/// Makes the calling process the reaper of its orphaned descendants.
-pub fn set_child_subreaper() -> io::Result<()> {
-    // SAFETY: plain prctl with integer arguments.
-    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })?;
     Ok(())
 }
 

@@ -1,21 +1,29 @@
 //! The `watchdog` role, modelled on ClusNet: real-time, memory locked, no
-//! file I/O on its hot path. It waits on its socket, an absolute timerfd and
-//! the service's pidfd, feeds the [`Countdown`] and carries out its steps:
+//! file I/O on its hot path. It waits in poll(2) on its socket, an absolute
+//! timerfd, the service's pidfd, a signalfd and the node-heartbeat timerfd
+//! (the [`Fd`] slots), feeds the [`Countdown`] and carries out its steps:
 //! log (4869), terminate the service (4870) or bugcheck the node (0x9E).
+//!
+//! Once running, a service heartbeat costs one `recv`, one trace `send` and
+//! the timer re-arm, and allocates nothing: the trace record is serialized
+//! from a kept event into the emitter's buffer, and the dump's memory of it
+//! is a plain record ([`recent`]).
 
-use std::collections::VecDeque;
+pub mod recent;
+
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::Path;
 
-use serde_json::json;
-
 use crate::clock::monotonic_ns;
 use crate::clusnet::NodeHeartbeats;
 use crate::countdown::{Countdown, Hang, Step};
 use crate::emit::{io_context, Emitter, Level};
-use crate::events::{hang_event_id, Event, EventKind, RecoveryAction, Source, BUGCHECK_CODE};
+use crate::events::{
+    hang_event_id, DumpWritten, Event, EventData, HangDetected, Heartbeat, NodeFenced,
+    RecoveryAction, Source, WatchdogArmed, WatchdogDisarmed, WatchdogStarted, BUGCHECK_CODE,
+};
 use crate::launch::{ClusterDb, NodeLaunch};
 use crate::protocol::{watchdog_socket_name, Message, MessageKind};
 use crate::sys::{self, SignalFd, Timer};
@@ -23,19 +31,26 @@ use crate::StartError;
 
 /// The cluster-log component of the watchdog.
 const COMPONENT: &str = "NM";
-/// How many recent events the dump holds.
-const RING: usize = 64;
 /// File name of the marker a bugcheck leaves in the state folder.
 pub const BUGCHECK_MARKER: &str = "bugcheck.marker";
 
-/// The snake_case name of an action, as events carry it.
-pub fn action_name(action: RecoveryAction) -> &'static str {
-    match action {
-        RecoveryAction::Disabled => "disabled",
-        RecoveryAction::Log => "log",
-        RecoveryAction::Terminate => "terminate",
-        RecoveryAction::Bugcheck => "bugcheck",
-    }
+/// The descriptors the loop polls, by slot in its `pollfd` array.
+#[derive(Debug, Clone, Copy)]
+enum Fd {
+    /// The service's datagrams (hello, heartbeat, stopping).
+    Socket,
+    /// The countdown's absolute deadline.
+    Countdown,
+    /// The watched service's pidfd (-1 when none: poll skips it).
+    Service,
+    /// SIGTERM and SIGINT.
+    Signals,
+    /// When this node's next heartbeat to its peers is due.
+    NodeBeat,
+}
+
+impl Fd {
+    const COUNT: usize = 5;
 }
 
 struct Watchdog {
@@ -44,7 +59,9 @@ struct Watchdog {
     countdown: Countdown,
     /// The watched service and its pidfd.
     service: Option<(u32, OwnedFd)>,
-    ring: VecDeque<Event>,
+    recent: recent::Recent,
+    /// The trace record of every heartbeat, filled in place.
+    heartbeat: Event,
     malformed: u64,
     /// This node's heartbeats to its peers, in a cluster (ClusNet's job).
     heartbeats: Option<NodeHeartbeats>,
@@ -104,21 +121,24 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
         }
     };
     let beat_timer = Timer::new().map_err(io_context("create a timerfd"))?;
+    let heartbeat = em.event(Heartbeat::default());
     let mut w = Watchdog {
         launch,
         em,
         countdown: Countdown::new(),
         service: None,
-        ring: VecDeque::with_capacity(RING),
+        recent: recent::Recent::default(),
+        heartbeat,
         malformed: 0,
         heartbeats,
         next_beat: None,
     };
     let ev =
-        w.em.event(EventKind::WatchdogStarted)
-            .with("rt_priority", prio)
-            .with("memory_locked", locked)
-            .message(format!("Watchdog started, listening on @{name}"));
+        w.em.event(WatchdogStarted {
+            rt_priority: prio,
+            memory_locked: locked,
+        })
+        .message(format!("Watchdog started, listening on @{name}"));
     w.emit(ev, Level::Info);
     w.serve(&sock, &timer, &beat_timer, &signals)
 }
@@ -139,18 +159,18 @@ impl Watchdog {
         loop {
             let pidfd = self.service.as_ref().map_or(-1, |(_, fd)| fd.as_raw_fd());
             let watched = self.service.as_ref().map(|(pid, _)| *pid);
-            let mut fds = [
-                sys::pollin(sock.as_raw_fd()),
-                sys::pollin(timer.fd()),
-                sys::pollin(pidfd),
-                sys::pollin(signals.fd()),
-                sys::pollin(beat_timer.fd()),
-            ];
+            let mut fds = [sys::pollin(-1); Fd::COUNT];
+            fds[Fd::Socket as usize] = sys::pollin(sock.as_raw_fd());
+            fds[Fd::Countdown as usize] = sys::pollin(timer.fd());
+            fds[Fd::Service as usize] = sys::pollin(pidfd);
+            fds[Fd::Signals as usize] = sys::pollin(signals.fd());
+            fds[Fd::NodeBeat as usize] = sys::pollin(beat_timer.fd());
             sys::poll(&mut fds, -1).map_err(io_context("poll"))?;
+            let ready = |fd: Fd| sys::ready(&fds[fd as usize]);
             // Messages first: what the service sent before it died explains
             // its death (a clean stop), and a heartbeat already queued when
             // the timer fires wins over the expiry.
-            if sys::ready(&fds[0]) {
+            if ready(Fd::Socket) {
                 while let Ok(n) = sock.recv(&mut buf) {
                     let now = monotonic_ns();
                     match Message::decode(&buf[..n]) {
@@ -159,7 +179,7 @@ impl Watchdog {
                     }
                 }
             }
-            if sys::ready(&fds[2]) {
+            if ready(Fd::Service) {
                 self.stop_beats();
                 if let Some(pid) = watched {
                     if self.service.as_ref().is_some_and(|(p, _)| *p == pid) {
@@ -172,18 +192,19 @@ impl Watchdog {
             }
             // A stop request last, so that messages queued before it (the
             // service's clean stop) are acted on and reported first.
-            if sys::ready(&fds[3]) && signals.next().is_some() {
+            if ready(Fd::Signals) && signals.next().is_some() {
                 self.em.log(Level::Info, COMPONENT, "Watchdog stopping.");
+                self.em.stop(COMPONENT);
                 return Ok(());
             }
-            if sys::ready(&fds[1]) {
+            if ready(Fd::Countdown) {
                 timer.clear();
                 let now = monotonic_ns();
                 if let Step::Hang(h) = self.countdown.on_timer(now) {
                     self.on_hang(h, now);
                 }
             }
-            if sys::ready(&fds[4]) {
+            if ready(Fd::NodeBeat) {
                 beat_timer.clear();
                 self.beat(monotonic_ns());
             }
@@ -243,10 +264,11 @@ impl Watchdog {
                 {
                     let mut ev = self
                         .em
-                        .event(EventKind::WatchdogArmed)
-                        .with("service_pid", a.service_pid)
-                        .with("timeout_ms", a.timeout_ms)
-                        .with("action", action_name(a.action))
+                        .event(WatchdogArmed {
+                            service_pid: a.service_pid,
+                            timeout_ms: a.timeout_ms,
+                            action: a.action,
+                        })
                         .message(format!(
                             "Watchdog armed for the client process (ID {}): timeout {} ms, action {}",
                             a.service_pid,
@@ -270,15 +292,19 @@ impl Watchdog {
                 // while monitoring is disabled: the trace shows the service
                 // was alive even when nobody counted down.
                 let counted = self.countdown.on_heartbeat(m.pid, now) == Step::Heartbeat;
-                let mut ev = self
-                    .em
-                    .event(EventKind::Heartbeat)
-                    .with("seq", m.seq)
-                    .with("service_pid", m.pid)
-                    .with("counted", counted);
-                ev.t = now;
-                self.em.trace_only(&ev);
-                self.remember(ev);
+                let beat = Heartbeat {
+                    service_seq: m.seq,
+                    service_pid: m.pid,
+                    counted,
+                };
+                self.heartbeat.t = now;
+                self.heartbeat.data = EventData::Heartbeat(beat);
+                self.em.trace_only(&mut self.heartbeat);
+                self.recent.heartbeat(recent::HeartbeatRecord {
+                    t: now,
+                    seq: self.heartbeat.seq,
+                    beat,
+                });
             }
             MessageKind::Stopping => {
                 self.stop_beats();
@@ -304,24 +330,27 @@ impl Watchdog {
     fn disarmed(&mut self, pid: u32, reason: &str) {
         let ev = self
             .em
-            .event(EventKind::WatchdogDisarmed)
-            .with("reason", reason)
-            .with("service_pid", pid)
+            .event(WatchdogDisarmed {
+                reason: reason.to_string(),
+                service_pid: pid,
+            })
             .message(format!("Watchdog disarmed: {reason} (ID {pid})"));
         self.emit(ev, Level::Info);
     }
 
     fn on_hang(&mut self, h: Hang, t_fire: u64) {
         let pid = h.service_pid;
-        let mut ev = self
-            .em
-            .event(EventKind::HangDetected)
-            .with("action", action_name(h.action))
-            .with("service_pid", pid)
-            .with("timeout_ms", h.timeout_ms)
-            .with("last_heartbeat_t", h.last_heartbeat_t)
-            .with("deadline_t", h.deadline_t)
-            .with("late_ns", h.late_ns);
+        let hang = HangDetected {
+            action: h.action,
+            service_pid: pid,
+            timeout_ms: h.timeout_ms,
+            last_heartbeat_t: h.last_heartbeat_t,
+            deadline_t: h.deadline_t,
+            late_ns: h.late_ns,
+            params: None,
+            code: None,
+        };
+        let mut ev = self.em.event(hang.clone());
         ev.t = t_fire;
         ev.id = hang_event_id(h.action);
         match h.action {
@@ -351,17 +380,19 @@ impl Watchdog {
                     }
                 }
             }
-            RecoveryAction::Bugcheck => self.bugcheck(ev, h, t_fire),
+            RecoveryAction::Bugcheck => self.bugcheck(ev, hang, t_fire),
         }
     }
 
-    fn bugcheck(&mut self, ev: Event, h: Hang, t_fire: u64) -> ! {
-        let pid = h.service_pid;
-        let params = [u64::from(pid), u64::from(h.timeout_ms), 0, 0];
-        let ev = ev
-            .with("params", json!(params))
-            .with("code", BUGCHECK_CODE)
-            .message(format!(
+    fn bugcheck(&mut self, mut ev: Event, hang: HangDetected, t_fire: u64) -> ! {
+        let pid = hang.service_pid;
+        let params = [u64::from(pid), u64::from(hang.timeout_ms), 0, 0];
+        ev.data = EventData::HangDetected(HangDetected {
+            params: Some(params),
+            code: Some(BUGCHECK_CODE),
+            ..hang
+        });
+        let ev = ev.message(format!(
                 "Watchdog timer timeout for the client process (ID {pid}): the computer will bugcheck 0x{BUGCHECK_CODE:08X} ({:#x}, {:#x}, 0x0, 0x0).",
                 params[0], params[1]
             ));
@@ -371,7 +402,7 @@ impl Watchdog {
             .node_dir
             .join("dumps")
             .join(format!("bugcheck-{t_fire}.json"));
-        let last: Vec<Event> = self.ring.iter().cloned().collect();
+        let last = self.recent.events(&self.launch.node, std::process::id());
         let reason = format!("bugcheck 0x{BUGCHECK_CODE:X}: service hang");
         let input = crate::dump::DumpInput {
             node: &self.launch.node,
@@ -383,17 +414,20 @@ impl Watchdog {
             proc_root: Path::new("/proc"),
             last_events: &last,
         };
-        let mut dump = self
+        let (error, message) = match crate::dump::write(&path, &input) {
+            Ok(()) => (None, format!("Dump written to {}", path.display())),
+            Err(e) => (
+                Some(e.to_string()),
+                format!("Cannot write the dump {}: {e}", path.display()),
+            ),
+        };
+        let dump = self
             .em
-            .event(EventKind::DumpWritten)
-            .with("path", path.to_string_lossy());
-        match crate::dump::write(&path, &input) {
-            Ok(()) => dump.message = format!("Dump written to {}", path.display()),
-            Err(e) => {
-                dump = dump.with("error", e.to_string());
-                dump.message = format!("Cannot write the dump {}: {e}", path.display());
-            }
-        }
+            .event(DumpWritten {
+                path: path.to_string_lossy().into_owned(),
+                error,
+            })
+            .message(message);
         self.emit(dump, Level::Err);
         let marker = self.launch.state_dir.join(BUGCHECK_MARKER);
         if let Err(e) = std::fs::write(&marker, path.to_string_lossy().as_bytes()) {
@@ -404,32 +438,24 @@ impl Watchdog {
             );
         }
         let downs = crate::fence::links_down(&self.launch.links);
-        let errors: serde_json::Map<String, serde_json::Value> = downs
-            .iter()
-            .filter_map(|(l, e)| e.as_ref().map(|e| (l.clone(), json!(e))))
+        let link_errors = downs
+            .into_iter()
+            .filter_map(|(l, e)| e.map(|e| (l, e)))
             .collect();
-        let mut fenced = self
+        let fenced = self
             .em
-            .event(EventKind::NodeFenced)
-            .with("links", json!(self.launch.links))
+            .event(NodeFenced {
+                links: self.launch.links.clone(),
+                link_errors,
+            })
             .message("The node is fenced: its links are down and its processes are being killed.");
-        if !errors.is_empty() {
-            fenced = fenced.with("link_errors", errors);
-        }
         self.emit(fenced, Level::Err);
         crate::fence::kill_node(&self.launch.cgroups, pid)
     }
 
     /// Emits everywhere and remembers the event for the dump.
-    fn emit(&mut self, ev: Event, level: Level) {
-        self.em.emit(&ev, level, COMPONENT);
-        self.remember(ev);
-    }
-
-    fn remember(&mut self, ev: Event) {
-        if self.ring.len() == RING {
-            self.ring.pop_front();
-        }
-        self.ring.push_back(ev);
+    fn emit(&mut self, mut ev: Event, level: Level) {
+        self.em.emit(&mut ev, level, COMPONENT);
+        self.recent.event(ev);
     }
 }

@@ -13,7 +13,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use faultline_agent::cluster::wire::{ClusterKey, ClusterMessage, NodeId, PoisonReason};
-use faultline_agent::events::{Event, EventKind, RecoveryAction};
+use faultline_agent::events::{Event, EventData, EventKind, RecoveryAction};
 use faultline_agent::launch::*;
 
 const PORT: u16 = 7700;
@@ -84,7 +84,7 @@ fn expect(
     }
     let kinds: Vec<String> = seen
         .iter()
-        .map(|e| format!("{}:{:?}", e.node, e.kind))
+        .map(|e| format!("{}:{:?}", e.node, e.kind()))
         .collect();
     panic!("no {what}; saw {kinds:?}");
 }
@@ -227,11 +227,11 @@ fn root_group_online_on_first_owner_and_forged_poison_is_only_rejected() {
     }
     let mut seen = Vec::new();
     let on = expect(&traces[0], &mut seen, "group online on n1", |e| {
-        e.kind == EventKind::GroupOnline
+        e.kind() == EventKind::GroupOnline
     });
-    assert_eq!(on.data["group"], "sql");
+    assert_eq!(on.data.group(), Some("sql"));
     expect(&traces[1], &mut seen, "n2 hears n1", |e| {
-        e.kind == EventKind::Regrouped
+        e.kind() == EventKind::Regrouped
     });
     // A client on the public network is served by n1.
     let answer = in_ns(&intruder, || {
@@ -262,9 +262,14 @@ fn root_group_online_on_first_owner_and_forged_poison_is_only_rejected() {
         s.send_to(&forged, ("10.77.0.11", PORT)).unwrap();
     });
     let rej = expect(&traces[1], &mut seen, "rejection on n2", |e| {
-        e.kind == EventKind::ClusterMessageRejected
+        e.kind() == EventKind::ClusterMessageRejected
     });
-    assert_eq!(rej.data["reason"], "bad message authentication code");
+    match &rej.data {
+        EventData::ClusterMessageRejected(d) => {
+            assert_eq!(d.reason, "bad message authentication code")
+        }
+        other => panic!("{other:?}"),
+    }
     // Nothing stops: no poison, no offline, for a while.
     let until = Instant::now() + Duration::from_millis(800);
     let mut buf = vec![0u8; 65536];
@@ -274,7 +279,7 @@ fn root_group_online_on_first_owner_and_forged_poison_is_only_rejected() {
                 let ev: Event = serde_json::from_slice(&buf[..n]).unwrap();
                 assert!(
                     !matches!(
-                        ev.kind,
+                        ev.kind(),
                         EventKind::Poisoned
                             | EventKind::GroupOffline
                             | EventKind::ServiceTerminated
@@ -290,17 +295,17 @@ fn root_group_online_on_first_owner_and_forged_poison_is_only_rejected() {
         ip(&["-n", &sw, "link", "set", l, "down"]);
     }
     expect(&traces[1], &mut seen, "quorum lost on n2", |e| {
-        e.kind == EventKind::QuorumLost
+        e.kind() == EventKind::QuorumLost
     });
     expect(&traces[0], &mut seen, "n2 down on n1", |e| {
-        e.kind == EventKind::PeerDown
+        e.kind() == EventKind::PeerDown
     });
     ip(&["-n", &sw, "link", "set", "p1", "up"]);
     expect(&traces[0], &mut seen, "poison sent by n1", |e| {
-        e.kind == EventKind::PoisonSent
+        e.kind() == EventKind::PoisonSent
     });
     let p = expect(&traces[1], &mut seen, "n2 poisoned", |e| {
-        e.kind == EventKind::Poisoned
+        e.kind() == EventKind::Poisoned
     });
     assert_eq!(p.id, Some(1118));
     assert_eq!(
@@ -313,7 +318,7 @@ fn root_group_online_on_first_owner_and_forged_poison_is_only_rejected() {
         "{log}"
     );
     expect(&traces[1], &mut seen, "n2 restarted", |e| {
-        e.kind == EventKind::ServiceTerminated
+        e.kind() == EventKind::ServiceTerminated
     });
     drop(lab);
     let left = String::from_utf8(

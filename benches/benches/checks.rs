@@ -12,7 +12,9 @@ use faultline::plan::{
     CheckSpec, FaultKind, FaultPlan, FaultSpec, NodePlan, NodeSettings, ScenarioPlan,
 };
 use faultline::trace::{FaultPhase, FaultRecord, Header, Record, Trace, TRACE_VERSION};
-use faultline_agent::events::{Event, EventKind, RecoveryAction, Source};
+use faultline_agent::events::{
+    Event, HangDetected, Heartbeat, RecoveryAction, Source, WatchdogArmed,
+};
 
 const MS: u64 = 1_000_000;
 
@@ -68,15 +70,19 @@ fn synthetic(nodes: usize, minutes: u64) -> Trace {
     records.push(Record::Start { t: MS });
     let end = minutes * 60_000 * MS;
     for n in &names {
-        let mut armed = Event::now(n, Source::Watchdog, EventKind::WatchdogArmed);
+        let mut armed = Event::now(n, Source::Watchdog, WatchdogArmed::default());
         armed.t = MS;
         records.push(Record::Event(armed));
         for (seq, t) in (MS..end).step_by(250 * MS as usize).enumerate() {
             if n == "n0" && (30_000 * MS..33_000 * MS).contains(&t) {
                 continue;
             }
-            let mut e =
-                Event::now(n, Source::Watchdog, EventKind::Heartbeat).with("seq", seq as u64);
+            let beat = Heartbeat {
+                service_seq: seq as u64,
+                service_pid: 1,
+                counted: true,
+            };
+            let mut e = Event::now(n, Source::Watchdog, beat);
             e.t = t;
             records.push(Record::Event(e));
         }
@@ -90,10 +96,15 @@ fn synthetic(nodes: usize, minutes: u64) -> Trace {
         requested: 30_000 * MS - 1,
         evidence: "bench".into(),
     }));
-    let mut hang = Event::now("n0", Source::Watchdog, EventKind::HangDetected)
-        .with("service_pid", 1u64)
-        .with("timeout_ms", 1000u64)
-        .with("params", serde_json::json!([1, 1000, 0, 0]));
+    let hang = HangDetected {
+        action: RecoveryAction::Bugcheck,
+        service_pid: 1,
+        timeout_ms: 1000,
+        params: Some([1, 1000, 0, 0]),
+        code: Some(0x9E),
+        ..HangDetected::default()
+    };
+    let mut hang = Event::now("n0", Source::Watchdog, hang);
     hang.t = 30_000 * MS + 750 * MS;
     hang.id = Some(0x9E);
     records.push(Record::Event(hang));

@@ -7,13 +7,15 @@
 #![deny(missing_docs)]
 
 pub mod cgroup;
-pub mod clock;
 pub mod fault;
 pub mod freeze;
 pub mod host;
 pub mod link;
 pub mod netns;
-pub mod process;
+
+/// The clock, process launch and reaping live in `faultline-sys`, which the
+/// agent shares; they are re-exported here for the harness.
+pub use faultline_sys::{clock, process};
 
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -507,14 +507,5 @@ pub fn remove_run(host: &CgroupHost, id: &str) -> Vec<String> {
     errors
 }
 
-/// An error and its causes on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+/// An error with its causes, for a person; it lives in `faultline-sys`.
+pub use faultline_sys::error::chain;

@@ -270,15 +270,15 @@ impl Run<'_> {
                             recv(rx) -> r => if let Ok(r) = r {
                                 if let Record::Event(e) = &r {
                                     let ready = match self.plan.node(&e.node).map(|n| n.settings.hang_recovery_action) {
-                                        Some(RecoveryAction::Disabled) => e.kind == EventKind::ServiceStarted,
-                                        Some(_) => e.kind == EventKind::WatchdogArmed,
+                                        Some(RecoveryAction::Disabled) => e.kind() == EventKind::ServiceStarted,
+                                        Some(_) => e.kind() == EventKind::WatchdogArmed,
                                         None => false,
                                     };
                                     if ready && !up.contains(&e.node) {
                                         up.push(e.node.clone());
                                     }
-                                    if e.kind == EventKind::GroupOnline {
-                                        if let Some(g) = e.data.get("group").and_then(|g| g.as_str()) {
+                                    if e.kind() == EventKind::GroupOnline {
+                                        if let Some(g) = e.data.group() {
                                             if !groups_online.iter().any(|x| x == g) {
                                                 groups_online.push(g.to_string());
                                             }

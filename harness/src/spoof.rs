@@ -6,7 +6,6 @@
 //! It sends only inside the run's own namespaces, only to the target node,
 //! and a fixed, small number of datagrams.
 
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
 
@@ -14,7 +13,7 @@ use faultline_agent::clock::monotonic_ns;
 use faultline_agent::cluster::wire::{ClusterKey, ClusterMessage, NodeId, PoisonReason};
 use faultline_faults::fault::{Fault, FaultError, FaultGuard, Healed, Onset};
 
-use crate::observe::enter_netns;
+use faultline_sys::netns;
 
 /// How many forged packets one injection sends.
 const PACKETS: usize = 3;
@@ -37,9 +36,7 @@ impl ForgedPoison {
         let me = self.clone();
         // setns changes only the calling thread: use a thread of its own.
         std::thread::spawn(move || -> Result<usize, String> {
-            let ns = File::open(&me.from_ns)
-                .map_err(|e| format!("open {}: {e}", me.from_ns.display()))?;
-            enter_netns(&ns).map_err(|e| format!("setns {}: {e}", me.from_ns.display()))?;
+            netns::enter(&me.from_ns).map_err(|e| faultline_sys::error::chain(&e))?;
             let wrong = ClusterKey::new(monotonic_ns().to_le_bytes().repeat(4))
                 .map_err(|e| e.to_string())?;
             let msg = ClusterMessage::Poison {

@@ -452,7 +452,7 @@ impl Trace {
     ) -> impl Iterator<Item = &'a Event> + 'a {
         self.records.iter().filter_map(move |r| match r {
             Record::Event(e)
-                if node.is_none_or(|n| e.node == n) && kind.is_none_or(|k| e.kind == k) =>
+                if node.is_none_or(|n| e.node == n) && kind.is_none_or(|k| e.kind() == k) =>
             {
                 Some(e)
             }

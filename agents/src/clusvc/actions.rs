@@ -6,6 +6,7 @@ use crate::clock::monotonic_ns;
 use crate::cluster::membership::{poison_log_lines, Action};
 use crate::cluster::wire::{ClusterMessage, NodeId};
 use crate::emit::{Emitter, Level};
+use crate::events::{EventData, PeerDown, PeerLink, PoisonSent, Poisoned, Quorum, Regrouped};
 
 use super::Cluster;
 
@@ -17,26 +18,34 @@ impl Cluster {
 
     pub(super) fn apply(&mut self, acts: Vec<Action>, em: &mut Emitter) -> Result<(), NodeId> {
         for a in acts {
-            let mut ev = em.event(a.event_kind()).message(a.message());
             let mut level = Level::Info;
             let now = monotonic_ns();
-            match &a {
+            let data: EventData = match &a {
                 Action::PeerLost { peer, network } | Action::PeerRegained { peer, network } => {
-                    ev = ev.with("peer", self.name_of(*peer)).with("peer_id", peer.0);
-                    ev = ev.with("network", network.name());
+                    let link = PeerLink {
+                        peer: self.name_of(*peer),
+                        peer_id: peer.0,
+                        network: network.name().to_string(),
+                    };
                     if matches!(a, Action::PeerLost { .. }) {
                         level = Level::Warn;
+                        EventData::PeerLost(link)
+                    } else {
+                        EventData::PeerRegained(link)
                     }
                 }
                 Action::PeerDown { peer } => {
-                    ev = ev.with("peer", self.name_of(*peer)).with("peer_id", peer.0);
                     self.groups.on_member_down(*peer);
                     self.gum_forget(*peer);
                     level = Level::Warn;
+                    PeerDown {
+                        peer: self.name_of(*peer),
+                        peer_id: peer.0,
+                    }
+                    .into()
                 }
                 Action::Regroup { epoch, members } => {
                     let names: Vec<String> = members.iter().map(|m| self.name_of(*m)).collect();
-                    ev = ev.with("epoch", *epoch).with("members", names);
                     let msg = ClusterMessage::Regroup {
                         from: self.me,
                         epoch: *epoch,
@@ -44,42 +53,61 @@ impl Cluster {
                     };
                     self.send_all(&msg, None);
                     self.settle_until = now + 2 * self.interval_ns;
+                    Regrouped {
+                        epoch: *epoch,
+                        members: names,
+                    }
+                    .into()
                 }
                 Action::QuorumGained { votes, total } | Action::QuorumLost { votes, total } => {
-                    ev = ev.with("votes", *votes).with("total", *total);
+                    let q = Quorum {
+                        votes: *votes,
+                        total: *total,
+                    };
                     self.settle_until = now + 2 * self.interval_ns;
                     if matches!(a, Action::QuorumLost { .. }) {
                         self.witness = None;
                         level = Level::Err;
+                        EventData::QuorumLost(q)
+                    } else {
+                        EventData::QuorumGained(q)
                     }
                 }
                 Action::SendPoison { to, reason } => {
-                    ev = ev.with("to", self.name_of(*to)).with("to_id", to.0);
-                    ev = ev.with("reason", format!("{reason:?}").to_lowercase());
                     let msg = ClusterMessage::Poison {
                         from: self.me,
                         to: *to,
                         reason: *reason,
                     };
                     self.send_to(*to, &msg, None);
+                    PoisonSent {
+                        to: self.name_of(*to),
+                        to_id: to.0,
+                        reason: format!("{reason:?}").to_lowercase(),
+                    }
+                    .into()
                 }
                 Action::Poisoned { from } => {
                     for (lvl, comp, text) in poison_log_lines(self.me, *from) {
                         em.log(lvl, comp, &text);
                     }
                     self.witness = None;
-                    let ev = ev
-                        .with("from", self.name_of(*from))
-                        .with("from_id", from.0)
-                        .message(format!(
-                            "The Cluster service was terminated as requested by node {from}"
-                        ));
-                    em.emit(&ev, Level::Err, "RGP");
+                    let data = Poisoned {
+                        from: self.name_of(*from),
+                        from_id: from.0,
+                    };
+                    let mut ev = em.event(data).message(format!(
+                        "The Cluster service was terminated as requested by node {from}"
+                    ));
+                    debug_assert_eq!(ev.kind(), a.event_kind());
+                    em.emit(&mut ev, Level::Err, "RGP");
                     self.shutdown("poisoned", em);
                     return Err(*from);
                 }
-            }
-            em.emit(&ev, level, "RGP");
+            };
+            debug_assert_eq!(data.kind(), a.event_kind());
+            let mut ev = em.event(data).message(a.message());
+            em.emit(&mut ev, level, "RGP");
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ use crate::clock::monotonic_ns;
 use crate::cluster::gum::{Delivery, GumIssuer, IssuerEvent};
 use crate::cluster::wire::{ClusterMessage, GroupState, NodeId};
 use crate::emit::{Emitter, Level};
-use crate::events::EventKind;
+use crate::events::GlobalUpdate;
 
 use super::Cluster;
 
@@ -138,19 +138,17 @@ impl Cluster {
         if self.gum_tx.is_some() {
             self.gum_tx = Some(GumIssuer::new(self.me, seq, self.gum_timeout_ns()));
         }
-        let ev = em
-            .event(EventKind::GlobalUpdate)
-            .with("seq", seq)
-            .with("key", "*")
-            .with(
-                "value",
-                format!("snapshot of {} key(s)", self.registry.len()),
-            )
-            .with("issuer", self.name_of(from))
+        let mut ev = em
+            .event(GlobalUpdate {
+                seq,
+                key: "*".into(),
+                value: format!("snapshot of {} key(s)", self.registry.len()),
+                issuer: self.name_of(from),
+            })
             .message(format!(
                 "Cluster database taken from node {from} at global update {seq}."
             ));
-        em.emit(&ev, Level::Info, "GUM");
+        em.emit(&mut ev, Level::Info, "GUM");
     }
 
     fn apply_update(&mut self, seq: u64, payload: Vec<u8>, issuer: NodeId, em: &mut Emitter) {
@@ -165,16 +163,17 @@ impl Cluster {
         };
         self.gum_rx.applied(seq);
         self.registry.insert(key.to_string(), value.to_string());
-        let ev = em
-            .event(EventKind::GlobalUpdate)
-            .with("seq", seq)
-            .with("key", key)
-            .with("value", value)
-            .with("issuer", self.name_of(issuer))
+        let mut ev = em
+            .event(GlobalUpdate {
+                seq,
+                key: key.to_string(),
+                value: value.to_string(),
+                issuer: self.name_of(issuer),
+            })
             .message(format!(
                 "Global update {seq} from node {issuer} applied: {key} = {value}."
             ));
-        em.emit(&ev, Level::Info, "GUM");
+        em.emit(&mut ev, Level::Info, "GUM");
     }
 
     /// A member answered an update this node issued.

@@ -38,7 +38,7 @@ use crate::clock::monotonic_ns;
 use crate::cluster::membership::{Membership, MembershipConfig, Phase};
 use crate::cluster::wire::{ClusterKey, ClusterMessage, GroupState, Inbox, Network, NodeId};
 use crate::emit::{io_context, Emitter, Level};
-use crate::events::EventKind;
+use crate::events::{ClusterMessageRejected, EventData, GroupFailed, GroupReason};
 use crate::groups::{GroupAction, Groups};
 use crate::launch::ClusterConfig;
 use crate::StartError;
@@ -227,13 +227,14 @@ impl Cluster {
                 let now = monotonic_ns();
                 match self.inbox.accept(&buf[..n]) {
                     Err(e) => {
-                        let ev = em
-                            .event(EventKind::ClusterMessageRejected)
-                            .with("reason", e.to_string())
-                            .with("sender", from.to_string())
-                            .with("network", net.name())
+                        let mut ev = em
+                            .event(ClusterMessageRejected {
+                                reason: e.to_string(),
+                                sender: from.to_string(),
+                                network: net.name().to_string(),
+                            })
                             .message(format!("Dropped a cluster datagram from {from}: {e}."));
-                        em.emit(&ev, Level::Warn, COMPONENT);
+                        em.emit(&mut ev, Level::Warn, COMPONENT);
                     }
                     Ok(ClusterMessage::GroupEvent { from, group, state }) => {
                         if self.membership.members().contains(&from) && from != self.me {
@@ -335,12 +336,13 @@ impl Cluster {
                 }
                 GroupAction::DeclareFailed { group, failed_on } => {
                     let names: Vec<String> = failed_on.iter().map(|n| self.name_of(*n)).collect();
-                    let ev = em
-                        .event(EventKind::GroupFailed)
-                        .with("group", group.as_str())
-                        .with("failed_on", names)
+                    let mut ev = em
+                        .event(GroupFailed {
+                            group: group.clone(),
+                            failed_on: names,
+                        })
                         .message(format!("Cluster resource group '{group}' failed."));
-                    em.emit(&ev, Level::Err, "FM");
+                    em.emit(&mut ev, Level::Err, "FM");
                     let _ = self.record_fact(self.me, &group, GroupState::Failed, em);
                     self.broadcast_group(group, GroupState::Failed);
                 }
@@ -350,7 +352,7 @@ impl Cluster {
 
     fn on_report(&mut self, r: Report, em: &mut Emitter) {
         match r {
-            Report::Event(ev, level) => em.emit(&ev, level, "FM"),
+            Report::Event(mut ev, level) => em.emit(&mut ev, level, "FM"),
             Report::Online(g) => {
                 self.groups.local_online(&g);
                 let _ = self.record_fact(self.me, &g, GroupState::Online, em);
@@ -380,12 +382,13 @@ impl Cluster {
         }
         for g in held {
             self.groups.local_offline(&g);
-            let ev = em
-                .event(EventKind::GroupOffline)
-                .with("group", g.as_str())
-                .with("reason", reason)
+            let mut ev = em
+                .event(EventData::GroupOffline(GroupReason {
+                    group: g.clone(),
+                    reason: reason.to_string(),
+                }))
                 .message(format!("Cluster group '{g}' is offline ({reason})."));
-            em.emit(&ev, Level::Info, "FM");
+            em.emit(&mut ev, Level::Info, "FM");
             self.broadcast_group(g, GroupState::Offline);
         }
         self.witness = None;

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use crate::arp::{self, ProbeOutcome, ProbeTimers};
 use crate::emit::Level;
-use crate::events::{Event, EventKind, Source};
+use crate::events::{
+    DiskReserved, DiskWriteFailed, Event, EventData, GroupOnline, GroupReason, IpConflict, Source,
+};
 use crate::lease::{self, Lease};
 
 /// The interface virtual IPs go on.
@@ -100,13 +102,16 @@ impl Reporter {
         self.send(Report::Event(Box::new(ev), level));
     }
 
-    fn new_event(&self, kind: EventKind) -> Event {
-        Event::now(&self.node, Source::Service, kind)
+    fn new_event(&self, data: impl Into<EventData>) -> Event {
+        Event::now(&self.node, Source::Service, data)
     }
 
-    /// An event about `group`.
-    fn group_event(&self, kind: EventKind, group: &str) -> Event {
-        self.new_event(kind).with("group", group)
+    /// An event saying why `group` went offline or failed to come online.
+    fn group_reason(&self, kind: fn(GroupReason) -> EventData, group: &str, reason: &str) -> Event {
+        self.new_event(kind(GroupReason {
+            group: group.to_string(),
+            reason: reason.to_string(),
+        }))
     }
 }
 
@@ -128,16 +133,17 @@ pub fn run(jobs: Receiver<Job>, rep: Reporter, abort: Abort) {
                 Ok(app) => {
                     apps.insert(spec.name.clone(), app);
                     let ev = rep
-                        .group_event(EventKind::GroupOnline, &spec.name)
-                        .with("ip", spec.ip.to_string())
+                        .new_event(GroupOnline {
+                            group: spec.name.clone(),
+                            ip: spec.ip,
+                        })
                         .message(format!("Cluster group '{}' is online.", spec.name));
                     rep.event(ev, Level::Info);
                     rep.send(Report::Online(spec.name));
                 }
                 Err(reason) => {
                     let ev = rep
-                        .group_event(EventKind::GroupOnlineFailed, &spec.name)
-                        .with("reason", reason.as_str())
+                        .group_reason(EventData::GroupOnlineFailed, &spec.name, &reason)
                         .message(format!(
                             "Cluster resource group '{}' failed: {reason}.",
                             spec.name
@@ -153,8 +159,7 @@ pub fn run(jobs: Receiver<Job>, rep: Reporter, abort: Abort) {
                 }
                 let _ = ip_addr("del", &spec);
                 let ev = rep
-                    .group_event(EventKind::GroupOffline, &spec.name)
-                    .with("reason", reason.as_str())
+                    .group_reason(EventData::GroupOffline, &spec.name, &reason)
                     .message(format!(
                         "Cluster group '{}' is offline ({reason}).",
                         spec.name
@@ -171,8 +176,10 @@ fn online(spec: &GroupSpec, rep: &Reporter, abort: &Abort) -> Result<App, String
         let l =
             lease::take(&path, &rep.node).map_err(|e| format!("cannot reserve the disk: {e}"))?;
         let ev = rep
-            .group_event(EventKind::DiskReserved, &spec.name)
-            .with("generation", l.generation)
+            .new_event(DiskReserved {
+                group: spec.name.clone(),
+                generation: l.generation,
+            })
             .message(format!(
                 "Disk of group '{}' reserved (generation {}).",
                 spec.name, l.generation
@@ -187,9 +194,11 @@ fn online(spec: &GroupSpec, rep: &Reporter, abort: &Abort) -> Result<App, String
             Ok(ProbeOutcome::Free) => {}
             Ok(ProbeOutcome::Conflict { mac, .. }) => {
                 let ev = rep
-                    .group_event(EventKind::IpConflict, &spec.name)
-                    .with("ip", spec.ip.to_string())
-                    .with("mac", mac.to_string())
+                    .new_event(IpConflict {
+                        group: spec.name.clone(),
+                        ip: spec.ip,
+                        mac: mac.to_string(),
+                    })
                     .message(format!(
                         "The system detected an address conflict for IP address {} with the system having network hardware address {mac}.",
                         spec.ip
@@ -301,12 +310,12 @@ impl AppCtx {
         let g = self.spec.name.as_str();
         // The same failure as the modelled system logs it twice: ftdisk 57
         // (the event's own id), then ntfs 50.
-        let base = self
-            .rep
-            .group_event(EventKind::DiskWriteFailed, g)
-            .with("generation", generation)
-            .with("holder", holder.as_str())
-            .with("our_generation", ours.generation);
+        let base = self.rep.new_event(DiskWriteFailed {
+            group: g.to_string(),
+            generation,
+            holder,
+            our_generation: ours.generation,
+        });
         let ftdisk = base.clone().message(format!(
             "The system failed to flush data to the transaction log of the disk of group '{g}'. Corruption may occur."
         ));

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use faultline_agent::events::{Event, EventKind, RecoveryAction};
+use faultline_agent::events::{Event, EventData, EventKind, HangDetected, RecoveryAction};
 use faultline_agent::launch::{ClusterDb, NodeLaunch};
 
 const MS: u64 = 1_000_000;
@@ -103,7 +103,7 @@ impl Node {
     }
 
     fn expect_kind(&mut self, kind: EventKind) -> Event {
-        self.expect(&format!("{kind:?}"), |e| e.kind == kind)
+        self.expect(&format!("{kind:?}"), |e| e.kind() == kind)
     }
 
     /// Every event that arrives during `d`.
@@ -207,7 +207,29 @@ fn gone(pid: u32) -> bool {
 }
 
 fn service_pid(e: &Event) -> u32 {
-    e.data_u64("service_pid").unwrap() as u32
+    match &e.data {
+        EventData::WatchdogArmed(d) => d.service_pid,
+        EventData::WatchdogDisarmed(d) => d.service_pid,
+        EventData::Heartbeat(d) => d.service_pid,
+        EventData::HangDetected(d) => d.service_pid,
+        EventData::ServiceRestarted(d) => d.service_pid,
+        EventData::ServiceTerminated(d) => d.service_pid,
+        other => panic!("{other:?} names no service"),
+    }
+}
+
+fn hang_of(e: &Event) -> &HangDetected {
+    match &e.data {
+        EventData::HangDetected(h) => h,
+        other => panic!("not a hang: {other:?}"),
+    }
+}
+
+fn service_seq(e: &Event) -> u64 {
+    match &e.data {
+        EventData::Heartbeat(h) => h.service_seq,
+        other => panic!("not a heartbeat: {other:?}"),
+    }
 }
 
 #[test]
@@ -225,9 +247,10 @@ fn log_action_reports_a_stopped_service_every_timeout_and_shutdown_is_clean() {
         beats.push(node.expect_kind(EventKind::Heartbeat));
     }
     for pair in beats.windows(2) {
-        assert_eq!(
-            pair[1].data_u64("seq"),
-            Some(pair[0].data_u64("seq").unwrap() + 1)
+        assert_eq!(service_seq(&pair[1]), service_seq(&pair[0]) + 1);
+        assert!(
+            pair[1].seq > pair[0].seq,
+            "the watchdog numbers its records"
         );
         let gap = pair[1].t - pair[0].t;
         assert!((30 * MS..400 * MS).contains(&gap), "gap {gap} ns");
@@ -236,10 +259,10 @@ fn log_action_reports_a_stopped_service_every_timeout_and_shutdown_is_clean() {
     signal(service, libc::SIGSTOP);
     let hang = node.expect_kind(EventKind::HangDetected);
     assert_eq!(hang.id, Some(4869));
-    assert_eq!(hang.data["action"], "log");
+    assert_eq!(hang_of(&hang).action, RecoveryAction::Log);
     assert_eq!(service_pid(&hang), service);
-    let last = hang.data_u64("last_heartbeat_t").unwrap();
-    assert_eq!(hang.data_u64("deadline_t"), Some(last + 400 * MS));
+    let last = hang_of(&hang).last_heartbeat_t;
+    assert_eq!(hang_of(&hang).deadline_t, last + 400 * MS);
     let after = hang.t - last;
     assert!(
         (400 * MS..1500 * MS).contains(&after),
@@ -248,15 +271,15 @@ fn log_action_reports_a_stopped_service_every_timeout_and_shutdown_is_clean() {
     // It repeats every timeout while the hang lasts.
     let again = node.expect_kind(EventKind::HangDetected);
     assert_eq!(
-        again.data_u64("deadline_t"),
-        Some(last + 800 * MS),
+        hang_of(&again).deadline_t,
+        last + 800 * MS,
         "{}",
         node.dump_seen()
     );
 
     signal(service, libc::SIGCONT);
     node.expect("a heartbeat after SIGCONT", |e| {
-        e.kind == EventKind::Heartbeat && e.t > again.t
+        e.kind() == EventKind::Heartbeat && e.t > again.t
     });
     let log = std::fs::read_to_string(node.path().join("cluster.log")).unwrap();
     assert!(log.contains("INFO [CS] Cluster Service started - Cluster Node Version 5.2.3790"));
@@ -265,7 +288,10 @@ fn log_action_reports_a_stopped_service_every_timeout_and_shutdown_is_clean() {
     node.stop();
     node.expect_kind(EventKind::ServiceStopping);
     let disarmed = node.expect_kind(EventKind::WatchdogDisarmed);
-    assert_eq!(disarmed.data["reason"], "service stopping");
+    match &disarmed.data {
+        EventData::WatchdogDisarmed(d) => assert_eq!(d.reason, "service stopping"),
+        other => panic!("{other:?}"),
+    }
     assert!(gone(service), "service {service} left behind");
     assert!(gone(watchdog), "watchdog {watchdog} left behind");
     let events = std::fs::read_to_string(node.path().join("events.jsonl")).unwrap();
@@ -289,7 +315,10 @@ fn terminate_action_kills_the_hung_service_and_the_supervisor_restarts_it() {
     assert_eq!(service_pid(&hang), first);
     let term = node.expect_kind(EventKind::ServiceTerminated);
     assert_eq!(term.id, Some(7031));
-    assert_eq!(term.data_u64("signal"), Some(libc::SIGKILL as u64));
+    match &term.data {
+        EventData::ServiceTerminated(d) => assert_eq!(d.signal, Some(libc::SIGKILL)),
+        other => panic!("{other:?}"),
+    }
     assert!(term.message.contains("It has done this 1 time(s)."));
     let restarted = node.expect_kind(EventKind::ServiceRestarted);
     assert!(restarted.t - term.t >= 300 * MS, "restart delay honoured");
@@ -297,10 +326,10 @@ fn terminate_action_kills_the_hung_service_and_the_supervisor_restarts_it() {
     assert_ne!(second, first);
     assert_eq!(service_pid(&restarted), second);
     node.expect("the watchdog armed for the new service", |e| {
-        e.kind == EventKind::WatchdogArmed && service_pid(e) == second
+        e.kind() == EventKind::WatchdogArmed && service_pid(e) == second
     });
     node.expect("a heartbeat of the new service", |e| {
-        e.kind == EventKind::Heartbeat && service_pid(e) == second
+        e.kind() == EventKind::Heartbeat && service_pid(e) == second
     });
     let log = std::fs::read_to_string(node.path().join("cluster.log")).unwrap();
     assert!(log.contains(&format!(
@@ -318,9 +347,12 @@ fn bugcheck_action_dumps_fences_and_the_next_boot_reports_1001() {
     signal(service, libc::SIGSTOP);
     let hang = node.expect_kind(EventKind::HangDetected);
     assert_eq!(hang.id, Some(158));
-    assert_eq!(hang.data["params"], serde_json::json!([service, 400, 0, 0]));
+    assert_eq!(hang_of(&hang).params, Some([u64::from(service), 400, 0, 0]));
     let dump = node.expect_kind(EventKind::DumpWritten);
-    let path = PathBuf::from(dump.data["path"].as_str().unwrap());
+    let path = match &dump.data {
+        EventData::DumpWritten(d) => PathBuf::from(&d.path),
+        other => panic!("{other:?}"),
+    };
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert!(!json["last_events"].as_array().unwrap().is_empty());
     node.expect_kind(EventKind::NodeFenced);
@@ -336,7 +368,10 @@ fn bugcheck_action_dumps_fences_and_the_next_boot_reports_1001() {
     node.boot();
     let rebooted = node.expect_kind(EventKind::NodeRebooted);
     assert_eq!(rebooted.id, Some(1001));
-    assert_eq!(rebooted.data_u64("bugcheck_code"), Some(158));
+    match &rebooted.data {
+        EventData::NodeRebooted(d) => assert_eq!(d.bugcheck_code, 158),
+        other => panic!("{other:?}"),
+    }
     assert!(!marker.exists());
     node.expect_kind(EventKind::WatchdogArmed);
     node.stop();
@@ -351,7 +386,7 @@ fn disabled_action_detects_nothing() {
     signal(service, libc::SIGCONT);
     assert!(
         events.iter().all(|e| !matches!(
-            e.kind,
+            e.kind(),
             EventKind::HangDetected | EventKind::WatchdogArmed | EventKind::Heartbeat
         )),
         "{}",
@@ -369,15 +404,15 @@ fn a_killed_watchdog_is_restarted_and_rearmed_by_the_running_service() {
     signal(first, libc::SIGKILL);
     let second = node
         .expect("a new watchdog", |e| {
-            e.kind == EventKind::WatchdogStarted && e.pid != first
+            e.kind() == EventKind::WatchdogStarted && e.pid != first
         })
         .pid;
     let armed = node.expect("the new watchdog armed", |e| {
-        e.kind == EventKind::WatchdogArmed && e.pid == second
+        e.kind() == EventKind::WatchdogArmed && e.pid == second
     });
     assert_eq!(service_pid(&armed), service, "same service, not restarted");
     node.expect("a heartbeat seen by the new watchdog", |e| {
-        e.kind == EventKind::Heartbeat && e.pid == second
+        e.kind() == EventKind::Heartbeat && e.pid == second
     });
     node.stop();
 }

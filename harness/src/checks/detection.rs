@@ -102,7 +102,7 @@ fn judge_onset(
     let in_flight_until = onset + slack_ns;
     let resets: Vec<u64> = trace
         .events(Some(node), None)
-        .filter(|e| matches!(e.kind, EventKind::Heartbeat | EventKind::WatchdogArmed))
+        .filter(|e| matches!(e.kind(), EventKind::Heartbeat | EventKind::WatchdogArmed))
         .map(|e| e.t)
         .collect();
     let before = resets.iter().copied().filter(|t| *t <= onset).max();

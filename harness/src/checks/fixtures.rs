@@ -5,7 +5,10 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use faultline_agent::arp::ArpKind;
-use faultline_agent::events::{hang_event_id, Event, EventKind, RecoveryAction, Source};
+use faultline_agent::events::{
+    hang_event_id, Event, EventData, EventKind, GroupFailed, GroupOnline, GroupReason,
+    HangDetected, Heartbeat, RecoveryAction, Source,
+};
 
 use crate::plan::{FaultKind, GroupPlan, NodePlan, NodeSettings, ScenarioPlan};
 use crate::trace::{
@@ -167,23 +170,34 @@ impl TraceBuilder {
         self
     }
 
-    fn group_event(&mut self, node: &str, kind: EventKind, ms: f64) -> &mut Self {
-        self.event(node, Source::Service, kind, ms)
-            .data
-            .insert("group".into(), "sql".into());
+    fn group_event(&mut self, node: &str, data: EventData, ms: f64) -> &mut Self {
+        let kind = data.kind();
+        self.event(node, Source::Service, kind, ms).data = data;
         self
     }
 
     pub(crate) fn group_online(&mut self, node: &str, ms: f64) -> &mut Self {
-        self.group_event(node, EventKind::GroupOnline, ms)
+        let data = GroupOnline {
+            group: "sql".into(),
+            ip: Ipv4Addr::new(10, 77, 0, 100),
+        };
+        self.group_event(node, data.into(), ms)
     }
 
     pub(crate) fn group_event_offline(&mut self, node: &str, ms: f64) -> &mut Self {
-        self.group_event(node, EventKind::GroupOffline, ms)
+        let data = GroupReason {
+            group: "sql".into(),
+            reason: String::new(),
+        };
+        self.group_event(node, EventData::GroupOffline(data), ms)
     }
 
     pub(crate) fn group_failed(&mut self, node: &str, ms: f64) -> &mut Self {
-        self.group_event(node, EventKind::GroupFailed, ms)
+        let data = GroupFailed {
+            group: "sql".into(),
+            failed_on: Vec::new(),
+        };
+        self.group_event(node, data.into(), ms)
     }
 
     pub(crate) fn service_terminated(&mut self, node: &str, ms: f64) -> &mut Self {
@@ -241,7 +255,7 @@ impl TraceBuilder {
         kind: EventKind,
         ms: f64,
     ) -> &mut Event {
-        let mut e = Event::now(node, source, kind);
+        let mut e = Event::now(node, source, kind.default_data());
         e.t = at(ms);
         e.pid = 100;
         self.records.push(Record::Event(e));
@@ -260,8 +274,11 @@ impl TraceBuilder {
     ) -> &mut Self {
         for (seq, ms) in (from_ms..=to_ms).step_by(step_ms as usize).enumerate() {
             self.event(node, Source::Watchdog, EventKind::Heartbeat, ms as f64)
-                .data
-                .insert("seq".into(), seq.into());
+                .data = EventData::Heartbeat(Heartbeat {
+                service_seq: seq as u64,
+                service_pid: 100,
+                counted: true,
+            });
         }
         self
     }
@@ -304,12 +321,15 @@ impl TraceBuilder {
     ) -> &mut Self {
         let e = self.event(node, Source::Watchdog, EventKind::HangDetected, ms);
         e.id = hang_event_id(action);
-        e.data.insert("service_pid".into(), 100.into());
-        e.data.insert("timeout_ms".into(), 1000.into());
-        if action == RecoveryAction::Bugcheck {
-            e.data
-                .insert("params".into(), serde_json::json!([100, 1000, 0, 0]));
-        }
+        let bugcheck = action == RecoveryAction::Bugcheck;
+        e.data = EventData::HangDetected(HangDetected {
+            action,
+            service_pid: 100,
+            timeout_ms: 1000,
+            params: bugcheck.then_some([100, 1000, 0, 0]),
+            code: bugcheck.then_some(faultline_agent::events::BUGCHECK_CODE),
+            ..HangDetected::default()
+        });
         self
     }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use faultline_agent::events::EventKind;
+use faultline_agent::events::{EventData, EventKind};
 
 use super::{CheckResult, Verdict};
 use crate::plan::{CheckSpec, GroupState};
@@ -27,12 +27,10 @@ pub struct Online {
 pub fn online_intervals(trace: &Trace, group: &str) -> Vec<Online> {
     let mut open: Vec<Online> = Vec::new();
     let mut done = Vec::new();
-    let is_group = |e: &faultline_agent::events::Event| {
-        e.data.get("group").and_then(|g| g.as_str()) == Some(group)
-    };
+    let is_group = |e: &faultline_agent::events::Event| e.data.group() == Some(group);
     for r in &trace.records {
         let (t, node, ends) = match r {
-            Record::Event(e) if e.kind == EventKind::GroupOnline && is_group(e) => {
+            Record::Event(e) if e.kind() == EventKind::GroupOnline && is_group(e) => {
                 open.retain(|o| {
                     o.node != e.node || {
                         done.push(Online {
@@ -49,12 +47,12 @@ pub fn online_intervals(trace: &Trace, group: &str) -> Vec<Online> {
                 });
                 continue;
             }
-            Record::Event(e) if e.kind == EventKind::GroupOffline && is_group(e) => {
+            Record::Event(e) if e.kind() == EventKind::GroupOffline && is_group(e) => {
                 (e.t, e.node.as_str(), true)
             }
             Record::Event(e)
                 if matches!(
-                    e.kind,
+                    e.kind(),
                     EventKind::ServiceTerminated | EventKind::Poisoned | EventKind::NodeFenced
                 ) =>
             {
@@ -174,10 +172,10 @@ fn judge_failover(
     else {
         let why: Vec<String> = trace
             .events(None, None)
-            .filter(|e| e.t >= onset && e.data.get("group").and_then(|g| g.as_str()) == Some(group))
+            .filter(|e| e.t >= onset && e.data.group() == Some(group))
             .filter(|e| {
                 matches!(
-                    e.kind,
+                    e.kind(),
                     EventKind::IpConflict | EventKind::GroupOnlineFailed | EventKind::GroupFailed
                 )
             })
@@ -185,7 +183,7 @@ fn judge_failover(
                 format!(
                     "{} {:?} at {:+.3} s",
                     e.node,
-                    e.kind,
+                    e.kind(),
                     ms_between(onset, e.t) / 1e3
                 )
                 .to_lowercase()
@@ -314,7 +312,7 @@ fn state_at(
         .unwrap_or(0);
     let failed = trace
         .events(None, Some(EventKind::GroupFailed))
-        .filter(|e| e.data.get("group").and_then(|g| g.as_str()) == Some(group))
+        .filter(|e| e.data.group() == Some(group))
         .find(|e| e.t <= end && e.t >= last_online);
     let (actual, text) = match (online.as_slice(), failed) {
         ([one], _) => (GroupState::Online, format!("online on `{one}`")),
@@ -323,10 +321,10 @@ fn state_at(
             format!(
                 "failed (1205 from `{}`: every owner failed{})",
                 e.node,
-                e.data
-                    .get("failed_on")
-                    .map(|f| format!(" on {f}"))
-                    .unwrap_or_default()
+                match &e.data {
+                    EventData::GroupFailed(f) => format!(" on {:?}", f.failed_on),
+                    _ => String::new(),
+                }
             ),
         ),
         ([], None) => (GroupState::Offline, "offline".to_string()),

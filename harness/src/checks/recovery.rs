@@ -2,7 +2,7 @@
 //! with the events MODEL.md lists for it, and no other action did.
 
 use faultline_agent::events::{
-    hang_event_id, Event, EventKind, RecoveryAction, Source, BUGCHECK_CODE,
+    hang_event_id, Event, EventData, EventKind, RecoveryAction, Source, BUGCHECK_CODE,
 };
 
 use super::{coverage, CheckResult, Verdict};
@@ -104,11 +104,10 @@ fn judge_action(
             name(action),
             id_text(want_id),
             id_text(wrong.id),
-            wrong
-                .data
-                .get("action")
-                .and_then(|a| a.as_str())
-                .unwrap_or("?")
+            match &wrong.data {
+                EventData::HangDetected(h) => h.action.name(),
+                _ => "?",
+            }
         )));
     }
     let terminated = count(EventKind::ServiceTerminated, first.t);
@@ -217,14 +216,12 @@ fn bugcheck(
 ) -> Judged {
     let fail = |detail: String| CheckResult::new(spec, Verdict::Fail, detail);
     let end = trace.end().unwrap_or_else(|| trace.last_t());
-    let pid = first.data_u64("service_pid");
-    let timeout = first.data_u64("timeout_ms");
-    let params: Option<Vec<u64>> = first
-        .data
-        .get("params")
-        .and_then(|p| p.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_u64()).collect());
-    let want = pid.zip(timeout).map(|(p, t)| vec![p, t, 0, 0]);
+    let hang = match &first.data {
+        EventData::HangDetected(h) => Some(h),
+        _ => None,
+    };
+    let params = hang.and_then(|h| h.params);
+    let want = hang.map(|h| [u64::from(h.service_pid), u64::from(h.timeout_ms), 0, 0]);
     if params.is_none() || params != want {
         return Judged::seen(fail(format!(
             "bugcheck 0x{BUGCHECK_CODE:X} must carry (service pid, timeout, 0, 0), got {params:?}"
@@ -467,7 +464,7 @@ mod tests {
 
         let mut t = bugchecked(true, true);
         t.records.retain(
-            |r| !matches!(r, crate::trace::Record::Event(e) if e.kind == EventKind::DumpWritten),
+            |r| !matches!(r, crate::trace::Record::Event(e) if e.kind() == EventKind::DumpWritten),
         );
         assert_eq!(run_check(&spec(None), &t).verdict, Verdict::Fail);
         let mut b = TraceBuilder::one_node(1000, RecoveryAction::Bugcheck);

@@ -25,7 +25,6 @@
 //! every run.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::MetadataExt;
@@ -38,7 +37,8 @@ use faultline_agent::clock::monotonic_ns;
 use serde::{Deserialize, Serialize};
 
 use super::rtnl::{RtnlError, RtnlSocket};
-use super::worker::{enter_netns, StartFailure, Worker};
+use super::worker::{StartFailure, ThreadError, Worker};
+use faultline_sys::netns::{Netns, NetnsError};
 
 /// How long one netlink dump may take before the poll counts as failed.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -84,18 +84,12 @@ pub enum AddrError {
     /// The arguments cannot make a working observer.
     #[error("invalid address observer setup: {0}")]
     Invalid(String),
-    /// A namespace file could not be opened.
-    #[error("cannot open network namespace {path}")]
-    Open {
-        /// The namespace file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-    /// setns() into a namespace failed.
-    #[error("cannot enter network namespace {path}")]
-    Enter {
+    /// A namespace could not be opened or entered.
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    /// The netlink socket inside a node's namespace could not be opened.
+    #[error("cannot open a netlink socket in network namespace {path}")]
+    Socket {
         /// The namespace file.
         path: PathBuf,
         /// Why.
@@ -104,7 +98,7 @@ pub enum AddrError {
     },
     /// The thread could not return to the namespace it started in.
     #[error("cannot return to the observer's own network namespace")]
-    Return(#[source] io::Error),
+    Return(#[source] NetnsError),
     /// Reading a node's links or addresses failed while its namespace
     /// still existed; `failures` polls of it were lost in all.
     #[error("cannot read the addresses of node {node} ({failures} polls lost)")]
@@ -117,12 +111,9 @@ pub enum AddrError {
         #[source]
         source: io::Error,
     },
-    /// The thread could not be started.
-    #[error("cannot start the address observer thread")]
-    Thread(#[source] io::Error),
-    /// The thread panicked.
-    #[error("the address observer thread panicked")]
-    Panicked,
+    /// The thread could not run.
+    #[error(transparent)]
+    Thread(#[from] ThreadError),
 }
 
 /// A running observer. [`AddrObserver::stop`] (or drop) ends its thread
@@ -154,10 +145,7 @@ impl AddrObserver {
         }
         // Refuse a bad path here, where the caller can act on it.
         for (_, path) in &nodes {
-            File::open(path).map_err(|source| AddrError::Open {
-                path: path.clone(),
-                source,
-            })?;
+            Netns::open(path)?;
         }
         let worker = Worker::start(
             "faultline-addr-observer",
@@ -168,21 +156,14 @@ impl AddrObserver {
             },
             move |mut poller: Poller, stop| poller.run(interval, stop),
         )
-        .map_err(|f| match f {
-            StartFailure::Setup(e) => e,
-            StartFailure::Spawn(e) => AddrError::Thread(e),
-            StartFailure::Panicked => AddrError::Panicked,
-        })?;
+        .map_err(StartFailure::<AddrError>::into_error)?;
         Ok(AddrObserver { worker })
     }
 
     /// Stops the thread and reports how polling went; an error if polls of
     /// a node that still existed failed.
     pub fn stop(mut self) -> Result<AddrStats, AddrError> {
-        self.worker
-            .stop()
-            .map_err(|()| AddrError::Panicked)?
-            .unwrap_or(Ok(AddrStats::default()))
+        self.worker.stop()?.unwrap_or(Ok(AddrStats::default()))
     }
 }
 
@@ -219,7 +200,7 @@ struct Node {
 
 /// The thread's state.
 struct Poller {
-    own: File,
+    own: Netns,
     nodes: Vec<Node>,
     ips: Vec<Ipv4Addr>,
     tx: Sender<AddrSeen>,
@@ -241,10 +222,7 @@ impl Poller {
         ips: Vec<Ipv4Addr>,
         tx: Sender<AddrSeen>,
     ) -> Result<Poller, AddrError> {
-        let own = File::open("/proc/thread-self/ns/net").map_err(|source| AddrError::Open {
-            path: "/proc/thread-self/ns/net".into(),
-            source,
-        })?;
+        let own = Netns::current()?;
         let nodes = nodes
             .into_iter()
             .map(|(name, path)| Node {
@@ -464,23 +442,17 @@ fn ident_of(path: &Path) -> Option<(u64, u64)> {
 
 /// Opens a netlink socket inside the namespace at `path` and returns the
 /// thread to `own`.
-fn open_in(own: &File, path: &Path) -> Result<(RtnlSocket, (u64, u64)), AddrError> {
-    let ns = File::open(path).map_err(|source| AddrError::Open {
+fn open_in(own: &Netns, path: &Path) -> Result<(RtnlSocket, (u64, u64)), AddrError> {
+    let ns = Netns::open(path)?;
+    let meta = ns.file().metadata().map_err(|source| NetnsError::Open {
         path: path.to_path_buf(),
         source,
     })?;
-    let meta = ns.metadata().map_err(|source| AddrError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    enter_netns(&ns).map_err(|source| AddrError::Enter {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    ns.enter()?;
     let sock = RtnlSocket::open(DUMP_TIMEOUT);
     // Back to the namespace the thread started in.
-    enter_netns(own).map_err(AddrError::Return)?;
-    let sock = sock.map_err(|e| AddrError::Enter {
+    own.enter().map_err(AddrError::Return)?;
+    let sock = sock.map_err(|e| AddrError::Socket {
         path: path.to_path_buf(),
         source: e.into(),
     })?;
@@ -605,7 +577,10 @@ mod tests {
             tx,
         )
         .unwrap_err();
-        assert!(matches!(err, AddrError::Open { .. }), "{err}");
+        assert!(
+            matches!(err, AddrError::Netns(NetnsError::Open { .. })),
+            "{err}"
+        );
     }
 
     #[test]

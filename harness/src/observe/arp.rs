@@ -6,16 +6,16 @@
 //! This is how the harness sees two nodes answering for one address, which
 //! no node can report about itself. It must not send frames.
 
-use std::fs::File;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
 
-use super::worker::{enter_netns, StartFailure, Worker};
+use super::worker::{StartFailure, ThreadError, Worker};
 use faultline_agent::arp::{ArpError, ArpKind, ArpSocket, MacAddr};
 use faultline_agent::clock::monotonic_ns;
+use faultline_sys::netns::{Netns, NetnsError};
 use serde::{Deserialize, Serialize};
 
 /// How often the thread looks at its stop flag.
@@ -42,33 +42,15 @@ pub struct ArpSeen {
 /// Starting or running the observer failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ObserveError {
-    /// The namespace file could not be opened.
-    #[error("cannot open network namespace {path}")]
-    Open {
-        /// The namespace file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// setns() into the namespace failed.
-    #[error("cannot enter network namespace {path}")]
-    Enter {
-        /// The namespace file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The namespace could not be opened or entered.
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
     /// A socket on a bridge failed.
     #[error(transparent)]
     Arp(#[from] ArpError),
-    /// The thread could not be started.
-    #[error("cannot start the ARP observer thread")]
-    Thread(#[source] std::io::Error),
-    /// The thread panicked.
-    #[error("the ARP observer thread panicked")]
-    Panicked,
+    /// The thread could not run.
+    #[error(transparent)]
+    Thread(#[from] ThreadError),
 }
 
 /// A running observer. [`ArpObserver::stop`] (or drop) ends its thread
@@ -87,40 +69,26 @@ impl ArpObserver {
         ifaces: &[&str],
         tx: Sender<ArpSeen>,
     ) -> Result<ArpObserver, ObserveError> {
-        let ns = File::open(netns_path).map_err(|source| ObserveError::Open {
-            path: netns_path.to_path_buf(),
-            source,
-        })?;
-        let path = netns_path.to_path_buf();
+        let ns = Netns::open(netns_path)?;
         let ifaces: Vec<String> = ifaces.iter().map(|s| s.to_string()).collect();
         let worker = Worker::start(
             "faultline-arp-observer",
-            move || open_in(&ns, &path, &ifaces),
+            move || open_in(&ns, &ifaces),
             move |socks: Vec<ArpSocket>, stop| watch(&socks, stop, &tx),
         )
-        .map_err(|f| match f {
-            StartFailure::Setup(e) => e,
-            StartFailure::Spawn(e) => ObserveError::Thread(e),
-            StartFailure::Panicked => ObserveError::Panicked,
-        })?;
+        .map_err(StartFailure::<ObserveError>::into_error)?;
         Ok(ArpObserver { worker })
     }
 
     /// Stops the thread and reports how it ended.
     pub fn stop(mut self) -> Result<(), ObserveError> {
-        self.worker
-            .stop()
-            .map_err(|()| ObserveError::Panicked)?
-            .unwrap_or(Ok(()))
+        self.worker.stop()?.unwrap_or(Ok(()))
     }
 }
 
 /// Enters the namespace (this thread only) and opens one socket per bridge.
-fn open_in(ns: &File, path: &Path, ifaces: &[String]) -> Result<Vec<ArpSocket>, ObserveError> {
-    enter_netns(ns).map_err(|source| ObserveError::Enter {
-        path: path.to_path_buf(),
-        source,
-    })?;
+fn open_in(ns: &Netns, ifaces: &[String]) -> Result<Vec<ArpSocket>, ObserveError> {
+    ns.enter()?;
     ifaces
         .iter()
         .map(|iface| {
@@ -234,6 +202,9 @@ mod tests {
         let (tx, _rx) = crossbeam_channel::unbounded();
         let err =
             ArpObserver::start(Path::new("/run/netns/fltest-none-such"), &["br"], tx).unwrap_err();
-        assert!(matches!(err, ObserveError::Open { .. }), "{err}");
+        assert!(
+            matches!(err, ObserveError::Netns(NetnsError::Open { .. })),
+            "{err}"
+        );
     }
 }

@@ -9,7 +9,6 @@
 //! run's namespaces), send nothing on the connections it opens, and keep
 //! every attempt bounded by its timeout.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::path::PathBuf;
@@ -19,8 +18,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use faultline_agent::arp::{ArpFrame, ArpSocket};
 
-use super::worker::{enter_netns, StartFailure, Worker};
+use super::worker::{StartFailure, ThreadError, Worker};
 use faultline_agent::clock::monotonic_ns;
+use faultline_sys::netns::{Netns, NetnsError};
 use serde::{Deserialize, Serialize};
 
 /// The longest line read from a server; more is an error.
@@ -52,30 +52,12 @@ pub enum ClientError {
     /// The arguments cannot make a working client.
     #[error("invalid client setup: {0}")]
     Invalid(String),
-    /// The namespace file could not be opened.
-    #[error("cannot open network namespace {path}")]
-    Open {
-        /// The namespace file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-    /// setns() into the namespace failed.
-    #[error("cannot enter network namespace {path}")]
-    Enter {
-        /// The namespace file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-    /// The thread could not be started.
-    #[error("cannot start the client thread")]
-    Thread(#[source] io::Error),
-    /// The thread panicked.
-    #[error("the client thread panicked")]
-    Panicked,
+    /// The namespace could not be opened or entered.
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    /// The thread could not run.
+    #[error(transparent)]
+    Thread(#[from] ThreadError),
 }
 
 /// A running client. [`Client::stop`] (or drop) ends its thread after the
@@ -106,17 +88,11 @@ impl Client {
                 "the interval and the timeout must be above zero".into(),
             ));
         }
-        let ns = File::open(&netns).map_err(|source| ClientError::Open {
-            path: netns.clone(),
-            source,
-        })?;
+        let ns = Netns::open(&netns)?;
         let worker = Worker::start(
             "faultline-client",
             move || {
-                enter_netns(&ns).map_err(|source| ClientError::Enter {
-                    path: netns,
-                    source,
-                })?;
+                ns.enter()?;
                 drop(ns);
                 match ask_arp {
                     Some((iface, ip)) => ArpSocket::open(&iface)
@@ -133,20 +109,13 @@ impl Client {
                 run(&targets, interval, timeout, asker.as_ref(), stop, &tx)
             },
         )
-        .map_err(|f| match f {
-            StartFailure::Setup(e) => e,
-            StartFailure::Spawn(e) => ClientError::Thread(e),
-            StartFailure::Panicked => ClientError::Panicked,
-        })?;
+        .map_err(StartFailure::<ClientError>::into_error)?;
         Ok(Client { worker })
     }
 
     /// Stops the thread.
     pub fn stop(mut self) -> Result<(), ClientError> {
-        self.worker
-            .stop()
-            .map(|_| ())
-            .map_err(|()| ClientError::Panicked)
+        self.worker.stop().map(|_| ()).map_err(ClientError::from)
     }
 }
 
@@ -362,7 +331,10 @@ mod tests {
             tx.clone(),
         )
         .unwrap_err();
-        assert!(matches!(err, ClientError::Open { .. }), "{err}");
+        assert!(
+            matches!(err, ClientError::Netns(NetnsError::Open { .. })),
+            "{err}"
+        );
         let err = Client::start(
             "/proc/self/ns/net".into(),
             target,

@@ -13,4 +13,4 @@ pub mod client;
 mod rtnl;
 mod worker;
 
-pub(crate) use worker::enter_netns;
+pub use worker::ThreadError;

@@ -1,29 +1,57 @@
 //! The thread every observer runs on: named, set up on the thread itself
-//! (entering a namespace affects only the calling thread), `start` returning
-//! only once that setup worked or failed, and a stop flag the loop checks.
-//! It knows nothing about what is observed.
+//! (entering a namespace, `faultline_sys::netns`, affects only the calling
+//! thread), `start` returning only once that setup worked or failed, and a
+//! stop flag the loop checks. Its own failures (no thread, a panic) are one
+//! error type every observer shares. It knows nothing about what is observed.
 
-use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+
+/// An observer's thread could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ThreadError {
+    /// The thread could not be created.
+    #[error("cannot start the {name} thread")]
+    Spawn {
+        /// The thread's name.
+        name: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The thread panicked.
+    #[error("the {name} thread panicked")]
+    Panicked {
+        /// The thread's name.
+        name: String,
+    },
+}
 
 /// Why an observer thread did not start.
 #[derive(Debug)]
 pub(crate) enum StartFailure<E> {
     /// Its setup failed.
     Setup(E),
-    /// The thread could not be created.
-    Spawn(io::Error),
-    /// The thread panicked during setup.
-    Panicked,
+    /// The thread could not be created, or panicked during setup.
+    Thread(ThreadError),
+}
+
+impl<E: From<ThreadError>> StartFailure<E> {
+    /// The observer's own error, whichever way it failed.
+    pub(crate) fn into_error(self) -> E {
+        match self {
+            StartFailure::Setup(e) => e,
+            StartFailure::Thread(t) => t.into(),
+        }
+    }
 }
 
 /// A running observer thread returning `T` when it ends.
 #[derive(Debug)]
 pub(crate) struct Worker<T> {
+    name: String,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Option<T>>>,
 }
@@ -51,9 +79,15 @@ impl<T: Send + 'static> Worker<T> {
                     None
                 }
             })
-            .map_err(StartFailure::Spawn)?;
+            .map_err(|source| {
+                StartFailure::Thread(ThreadError::Spawn {
+                    name: name.into(),
+                    source,
+                })
+            })?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Worker {
+                name: name.into(),
                 stop,
                 thread: Some(thread),
             }),
@@ -63,17 +97,21 @@ impl<T: Send + 'static> Worker<T> {
             }
             Err(_) => {
                 let _ = thread.join();
-                Err(StartFailure::Panicked)
+                Err(StartFailure::Thread(ThreadError::Panicked {
+                    name: name.into(),
+                }))
             }
         }
     }
 
     /// Sets the stop flag and waits for the thread: what `run` returned,
-    /// `Ok(None)` if it was already stopped, `Err(())` if it panicked.
-    pub(crate) fn stop(&mut self) -> Result<Option<T>, ()> {
+    /// `Ok(None)` if it was already stopped, an error if it panicked.
+    pub(crate) fn stop(&mut self) -> Result<Option<T>, ThreadError> {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.take() {
-            Some(t) => t.join().map_err(|_| ()),
+            Some(t) => t.join().map_err(|_| ThreadError::Panicked {
+                name: self.name.clone(),
+            }),
             None => Ok(None),
         }
     }
@@ -88,16 +126,6 @@ impl<T> Drop for Worker<T> {
     }
 }
 
-/// Moves the calling thread (only) into the network namespace `ns`.
-pub(crate) fn enter_netns(ns: &File) -> io::Result<()> {
-    // SAFETY: setns on a valid namespace descriptor; it changes only the
-    // calling thread.
-    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +134,18 @@ mod tests {
     fn setup_failure_comes_back_from_start() {
         let r = Worker::<()>::start("t", || Err::<(), _>("no"), |_, _| ());
         assert!(matches!(r, Err(StartFailure::Setup("no"))));
+    }
+
+    #[test]
+    fn a_panic_in_setup_or_run_is_a_thread_error_naming_the_thread() {
+        let r = Worker::<()>::start("fl-t", || -> Result<(), ()> { panic!("setup") }, |_, _| ());
+        let Err(StartFailure::Thread(e)) = r else {
+            panic!("a panic in setup must be a thread error");
+        };
+        assert_eq!(e.to_string(), "the fl-t thread panicked");
+        let mut w = Worker::start("fl-u", || Ok::<(), ()>(()), |(), _| panic!("run")).unwrap();
+        let e = w.stop().unwrap_err();
+        assert!(matches!(e, ThreadError::Panicked { ref name } if name == "fl-u"));
     }
 
     #[test]
@@ -121,7 +161,7 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(w.stop(), Ok(Some(42)));
-        assert_eq!(w.stop(), Ok(None));
+        assert_eq!(w.stop().unwrap(), Some(42));
+        assert_eq!(w.stop().unwrap(), None);
     }
 }

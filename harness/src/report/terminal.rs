@@ -4,7 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use faultline_agent::events::{EventKind, BUGCHECK_CODE};
+use faultline_agent::events::{EventData, EventKind, BUGCHECK_CODE};
 
 use crate::checks::{CheckResult, ScenarioResult, Verdict};
 use crate::plan::snake_name;
@@ -123,7 +123,7 @@ pub fn describe(rec: &Record) -> Option<String> {
     Some(match rec {
         Record::Header(_)
         | Record::Event(faultline_agent::events::Event {
-            kind: EventKind::Heartbeat,
+            data: EventData::Heartbeat(_),
             ..
         }) => return None,
         Record::Start { .. } => "timeline starts: every node is up".to_string(),
@@ -210,11 +210,11 @@ pub fn describe(rec: &Record) -> Option<String> {
         },
         Record::Event(e) => {
             let id = match e.id {
-                Some(BUGCHECK_CODE) if e.kind == EventKind::HangDetected => " 0x9E".to_string(),
+                Some(BUGCHECK_CODE) if e.kind() == EventKind::HangDetected => " 0x9E".to_string(),
                 Some(id) => format!(" {id}"),
                 None => String::new(),
             };
-            let kind = snake_name(&e.kind);
+            let kind = snake_name(&e.kind());
             let source = format!("{:?}", e.source).to_lowercase();
             let mut s = format!("{}: {source} {kind}{id}", e.node);
             if !e.message.is_empty() {

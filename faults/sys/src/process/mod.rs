@@ -1,6 +1,11 @@
 //! Launching processes into a node: into cgroups and a network namespace,
 //! with a parent-death signal and a new session, without ever waiting for
-//! them here. Exits are collected by the single [`Reaper`] thread.
+//! them here. Exits are collected by the single [`Reaper`] thread
+//! ([`Spawn::spawn`]), or, in a single-threaded process that reaps its own
+//! children (the agent's supervisor), by the caller ([`Spawn::spawn_child`]).
+//! A child starts with no signal blocked and SIGPIPE at its default (std
+//! resets both before exec; a test guards it), so a spawner's signalfd mask
+//! never leaks into it.
 //!
 //! The code that runs between fork and exec makes only raw,
 //! async-signal-safe syscalls on data prepared before the fork. Nothing
@@ -145,12 +150,33 @@ impl Spawn {
                     }),
             }
         };
-        let child = self.launch(stdio(&self.stdout)?, stdio(&self.stderr)?)?;
+        let child = self.launch(stdio(&self.stdout)?, stdio(&self.stderr)?, true)?;
         Ok(child.id() as i32)
     }
 
-    /// Forks and execs with the given stdout and stderr.
-    fn launch(&self, stdout: Stdio, stderr: Stdio) -> Result<Child, SpawnError> {
+    /// Launches the process and returns its pid, for a caller that reaps
+    /// its own children (`waitpid`) and runs no [`Reaper`]. Never mix the
+    /// two in one process.
+    pub fn spawn_child(&self) -> Result<u32, SpawnError> {
+        let stdio = |file: &Option<File>| -> Result<Stdio, SpawnError> {
+            match file {
+                None => Ok(Stdio::inherit()),
+                Some(f) => f
+                    .try_clone()
+                    .map(Stdio::from)
+                    .map_err(|source| SpawnError::Pipe {
+                        program: self.program.clone(),
+                        source,
+                    }),
+            }
+        };
+        let child = self.launch(stdio(&self.stdout)?, stdio(&self.stderr)?, false)?;
+        Ok(child.id())
+    }
+
+    /// Forks and execs with the given stdout and stderr; the [`Reaper`] is
+    /// told about the child when `reaped`.
+    fn launch(&self, stdout: Stdio, stderr: Stdio, reaped: bool) -> Result<Child, SpawnError> {
         let program = resolve(&self.program)?;
         let procs = self
             .cgroup_procs
@@ -193,8 +219,10 @@ impl Spawn {
                 Ok(())
             });
         }
-        let reaper = Reaper::global();
-        let seq = reaper.seq();
+        let reaper = reaped.then(|| {
+            let reaper = Reaper::global();
+            (reaper, reaper.seq())
+        });
         let spawned = cmd.spawn();
         drop(err_write);
         drop(netns);
@@ -202,7 +230,9 @@ impl Spawn {
             program: program.clone(),
             source,
         })?;
-        reaper.forked(child.id() as i32, seq);
+        if let Some((reaper, seq)) = reaper {
+            reaper.forked(child.id() as i32, seq);
+        }
         let mut report = [0u8; 12];
         let mut got = 0;
         let mut err_read = File::from(err_read);
@@ -353,7 +383,7 @@ pub struct Output {
 /// the exit status comes from the [`Reaper`].
 pub fn run(program: &str, args: &[&str]) -> Result<Output, SpawnError> {
     let spawn = Spawn::new(program).args(args);
-    let mut child = spawn.launch(Stdio::piped(), Stdio::piped())?;
+    let mut child = spawn.launch(Stdio::piped(), Stdio::piped(), true)?;
     let pid = child.id() as i32;
     let exit = Reaper::global().watch(pid);
     let read_err = |source| SpawnError::ReadOutput {

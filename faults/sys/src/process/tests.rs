@@ -131,3 +131,40 @@ fn new_session_makes_the_child_a_session_leader() {
         .unwrap();
     assert_eq!(sid, pid);
 }
+
+/// A child spawned, and reaped by its caller, from a thread that blocks
+/// SIGUSR1 (as the agent's supervisor blocks what its signalfd takes) starts
+/// with nothing blocked: std resets the mask before exec, and the supervisor
+/// relies on it.
+#[test]
+fn a_child_starts_with_no_signal_blocked_whatever_its_spawner_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sigblk");
+    let script = format!(
+        "grep SigBlk /proc/self/status > {0}.tmp && mv {0}.tmp {0}",
+        out.display()
+    );
+    std::thread::spawn(move || {
+        // SAFETY: plain data; changes only this thread's mask.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        Spawn::new("sh")
+            .args(["-c", &script])
+            .spawn_child()
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    for _ in 0..300 {
+        if let Ok(text) = std::fs::read_to_string(&out) {
+            assert_eq!(text.trim(), "SigBlk:\t0000000000000000");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the child wrote nothing");
+}
