@@ -286,7 +286,9 @@ impl Trace {
             })?;
             records.push(rec);
         }
-        let trace = Trace { records };
+        // Written in arrival order as the run went: order it by time.
+        let mut trace = Trace { records };
+        trace.sort();
         if trace.header().is_none() {
             return Err(TraceError::NoHeader { path: p });
         }

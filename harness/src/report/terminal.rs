@@ -106,8 +106,12 @@ impl Terminal {
     /// The closing line over every scenario.
     pub fn summary(&mut self, results: &[ScenarioResult]) {
         let count = |v| results.iter().filter(|r| r.verdict == v).count();
+        let inconclusive = match count(Verdict::Inconclusive) {
+            0 => String::new(),
+            n => format!(", {n} inconclusive"),
+        };
         self.line(&format!(
-            "\n{} scenario(s): {} passed, {} failed, {} error(s)",
+            "\n{} scenario(s): {} passed, {} failed{inconclusive}, {} error(s)",
             results.len(),
             count(Verdict::Pass),
             count(Verdict::Fail),
@@ -147,8 +151,8 @@ pub fn describe(rec: &Record) -> Option<String> {
         ),
         Record::Client(_) => return None,
         Record::Note(n) => match &n.node {
-            Some(node) => format!("{node}: note: {}", n.text),
-            None => format!("note: {}", n.text),
+            Some(node) => format!("{node}: {}", n.text),
+            None => n.text.clone(),
         },
         Record::Gap(g) => format!(
             "{}: {} record(s) of its {} (pid {}) never reached the trace, between {:.1} ms before and now",

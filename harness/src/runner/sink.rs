@@ -98,6 +98,50 @@ mod tests {
     }
 
     #[test]
+    fn a_trace_file_in_arrival_order_loads_sorted_by_time_header_first() {
+        let dir = std::env::temp_dir().join(format!("faultline-sink-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("trace.jsonl");
+        let header = crate::trace::Header {
+            t: 10,
+            version: crate::trace::TRACE_VERSION,
+            run_id: "abcdef".into(),
+            suite: "s".into(),
+            scenario: crate::plan::ScenarioPlan {
+                name: "x".into(),
+                nodes: Vec::new(),
+                faults: Vec::new(),
+                checks: Vec::new(),
+                expect_fail: Vec::new(),
+                duration: std::time::Duration::from_secs(1),
+                groups: Vec::new(),
+                witness: false,
+                failover_window: std::time::Duration::from_secs(1),
+            },
+            host: "linux".into(),
+            topology: Vec::new(),
+        };
+        let mut term = Terminal::new(Box::new(std::io::sink()), false);
+        let mut sink = Sink::new(&mut term, Some(&path)).unwrap();
+        sink.push(Record::Header(header.clone()));
+        sink.push(Record::Start { t: 30 });
+        sink.push(Record::Settled { t: 20 });
+        // No end record: the run was killed here.
+        let loaded = Trace::load(&path).unwrap();
+        assert_eq!(
+            loaded.records,
+            vec![
+                Record::Header(header),
+                Record::Settled { t: 20 },
+                Record::Start { t: 30 }
+            ]
+        );
+        assert_eq!(loaded.end(), None);
+        drop(sink);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn an_unwritable_trace_path_is_an_error_naming_it() {
         let mut term = Terminal::new(Box::new(std::io::sink()), false);
         let err = Sink::new(&mut term, Some(Path::new("/proc/no-such/trace.jsonl")))
