@@ -87,6 +87,10 @@ impl Outcome {
 
 /// One output, in the order the shell must handle them.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a few outputs per input, each moved straight to the sink or the lab"
+)]
 pub(crate) enum Out {
     /// Carry this out.
     Act(Action),
