@@ -446,7 +446,10 @@ impl Shell<'_, '_> {
             }
         }
         if let Err(e) = self.lab.kill_all() {
-            self.sink.term().line(&format!("  warning: {}", chain(&e)));
+            self.sink.push(note(format!(
+                "cannot kill every process of the run: {}",
+                chain(&e)
+            )));
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use faultline_agent::clock::monotonic_ns;
 
 use crate::lab::{chain, Lab, APP_PORT};
-use crate::observe::addr::{AddrObserver, AddrStats};
+use crate::observe::addr::{AddrHealth, AddrObserver, AddrStats};
 use crate::observe::arp::ArpObserver;
 use crate::observe::client::Client;
 use crate::plan::ScenarioPlan;
@@ -81,11 +81,12 @@ impl Observers {
             .map(|n| (n.name.clone(), n.ns.path()))
             .collect();
         o.addr = Some(
-            AddrObserver::start(
+            AddrObserver::start_reporting(
                 nodes,
                 lab.vips.clone(),
                 ADDR_INTERVAL,
                 o.forward(tx, "addr", Record::Addr),
+                Some(o.forward(tx, "addr", addr_health)),
             )
             .map_err(|e| chain(&e))?,
         );
@@ -163,6 +164,25 @@ impl Observers {
     }
 }
 
+/// A node the address observer stopped seeing, or sees again: the whole
+/// `addr` observer counts as down meanwhile (it no longer sees every node).
+fn addr_health(h: AddrHealth) -> Record {
+    Record::Observer(ObserverRecord {
+        t: h.t,
+        observer: "addr".into(),
+        phase: if h.observing {
+            ObserverPhase::Up
+        } else {
+            ObserverPhase::Down
+        },
+        detail: if h.observing {
+            format!("node {}: polls work again", h.node)
+        } else {
+            format!("node {}: polls fail: {}", h.node, h.detail)
+        },
+    })
+}
+
 /// The `down` detail of an observer the run stopped.
 fn ended<E: std::error::Error>(r: Result<String, E>) -> String {
     match r {
@@ -186,6 +206,38 @@ fn addr_figures(s: &AddrStats) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_the_address_observer_cannot_read_makes_it_down_until_it_can() {
+        let down = addr_health(AddrHealth {
+            t: 5,
+            node: "n2".into(),
+            observing: false,
+            detail: "dump timed out".into(),
+        });
+        let Record::Observer(o) = down else {
+            panic!("{down:?}")
+        };
+        assert_eq!(
+            (o.t, o.observer.as_str(), o.phase),
+            (5, "addr", ObserverPhase::Down)
+        );
+        assert!(o.detail.contains("n2") && o.detail.contains("dump timed out"));
+        let up = addr_health(AddrHealth {
+            t: 6,
+            node: "n2".into(),
+            observing: true,
+            detail: String::new(),
+        });
+        assert!(matches!(
+            up,
+            Record::Observer(ObserverRecord {
+                phase: ObserverPhase::Up,
+                t: 6,
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn a_stopped_observer_says_how_it_ended() {

@@ -53,11 +53,6 @@ impl<'t> Sink<'t> {
         self.records.push(r);
     }
 
-    /// The terminal, for lines that are no record.
-    pub(crate) fn term(&mut self) -> &mut Terminal {
-        self.term
-    }
-
     /// The trace, sorted by time, or the error that stopped the file.
     pub(crate) fn finish(self) -> (Trace, Option<String>) {
         let mut trace = Trace {
