@@ -90,11 +90,9 @@ pub fn run_scenario(
     if let Ok(sig) = signals.try_recv() {
         return Err(RunError::Interrupted(sig));
     }
-    let _owned = match &opts.out {
-        Some(dir) => Some(out::claim(
-            dir,
-            &format!("pid {} of faultline run", std::process::id()),
-        )?),
+    let pid = std::process::id();
+    let mut owned = match &opts.out {
+        Some(dir) => Some(out::claim(dir, &format!("pid {pid}"))?),
         None => None,
     };
     let built = Instant::now();
@@ -108,6 +106,9 @@ pub fn run_scenario(
         }
     };
     let build_ms = built.elapsed().as_millis();
+    if let Some(lock) = &mut owned {
+        lock.describe(&format!("pid {pid}, run {}", lab.id))?;
+    }
     let trace_path = opts.out.as_ref().map(|o| o.join("trace.jsonl"));
     let mut sink = Sink::new(term, trace_path.as_deref()).map_err(RunError::Host)?;
     let run_id = lab.id.clone();

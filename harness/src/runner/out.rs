@@ -39,7 +39,19 @@ pub enum OutError {
 /// A claimed scenario folder; the lock is released on drop.
 #[derive(Debug)]
 pub struct OutLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
+}
+
+impl OutLock {
+    /// Says who holds the folder (for the message another run gets).
+    pub fn describe(&mut self, who: &str) -> Result<(), OutError> {
+        self.file.set_len(0).map_err(io(&self.path))?;
+        self.file.rewind().map_err(io(&self.path))?;
+        self.file
+            .write_all(format!("{who}\n").as_bytes())
+            .map_err(io(&self.path))
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutError + '_ {
@@ -79,10 +91,8 @@ pub fn claim(dir: &Path, who: &str) -> Result<OutLock, OutError> {
         }
         return Err(io(&path)(e));
     }
-    file.set_len(0).map_err(io(&path))?;
-    file.rewind().map_err(io(&path))?;
-    file.write_all(format!("{who}\n").as_bytes())
-        .map_err(io(&path))?;
+    let mut lock = OutLock { file, path };
+    lock.describe(who)?;
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
         if entry.file_name() == LOCK_FILE {
@@ -96,7 +106,7 @@ pub fn claim(dir: &Path, who: &str) -> Result<OutLock, OutError> {
         };
         removed.map_err(io(&p))?;
     }
-    Ok(OutLock { _file: file })
+    Ok(lock)
 }
 
 #[cfg(test)]
@@ -112,12 +122,13 @@ mod tests {
     #[test]
     fn a_folder_held_by_a_live_run_is_refused_naming_it_and_the_holder() {
         let dir = tmp("held");
-        let first = claim(&dir, "pid 1 run aaaaaa").unwrap();
+        let mut first = claim(&dir, "pid 1").unwrap();
+        first.describe("pid 1, run aaaaaa").unwrap();
         let err = claim(&dir, "pid 2").unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, OutError::InUse { .. }), "{msg}");
         assert!(msg.contains(&dir.display().to_string()), "{msg}");
-        assert!(msg.contains("pid 1 run aaaaaa"), "{msg}");
+        assert!(msg.contains("(pid 1, run aaaaaa)"), "{msg}");
         drop(first);
         let again = claim(&dir, "pid 3");
         assert!(again.is_ok(), "released on drop: {again:?}");
