@@ -278,12 +278,16 @@ impl Shell<'_, '_> {
         Some((node, status.to_string(), bugchecked))
     }
 
-    /// Carries out `outs` and what the timeline says to each outcome.
+    /// Carries out `outs` in order; what the timeline says to an action's
+    /// outcome is carried out before the next action. Once the timeline has
+    /// stopped, nothing more is started or injected.
     fn carry_out(&mut self, tl: &mut Timeline<'_>, outs: Vec<Out>) -> Option<Outcome> {
         let mut queue: VecDeque<Out> = outs.into();
         let mut outcome = None;
         while let Some(o) = queue.pop_front() {
             let done = match o {
+                Out::Act(Action::Inject(i)) if outcome.is_some() => tl.abandon(i, monotonic_ns()),
+                Out::Act(Action::PowerOn(_)) if outcome.is_some() => continue,
                 Out::Record(r) => {
                     self.sink.push(r);
                     continue;
@@ -311,7 +315,9 @@ impl Shell<'_, '_> {
                     next
                 }
             };
-            queue.extend(done);
+            for o in done.into_iter().rev() {
+                queue.push_front(o);
+            }
         }
         outcome
     }

@@ -139,6 +139,8 @@ pub(crate) struct Timeline<'p> {
     powered: BTreeMap<String, bool>,
     faults: Vec<FaultState>,
     steps: Vec<(u64, Step)>,
+    /// Why the faults that never came were not injected, once stopped.
+    stopped_why: Option<String>,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -158,6 +160,7 @@ impl<'p> Timeline<'p> {
             powered: plan.nodes.iter().map(|n| (n.name.clone(), true)).collect(),
             faults: vec![FaultState::Pending; plan.faults.len()],
             steps: Vec::new(),
+            stopped_why: None,
         };
         let outs = plan
             .nodes
@@ -199,6 +202,20 @@ impl<'p> Timeline<'p> {
             Input::Signal(sig) => self.stop(Outcome::Interrupted(sig), now, &mut out),
             Input::HostError(e) => self.stop(Outcome::Failed(e), now, &mut out),
             Input::Tick => {}
+        }
+        out
+    }
+
+    /// The shell did not carry out `Inject(i)` because the timeline stopped
+    /// meanwhile (an earlier action failed): the record that says so.
+    pub(crate) fn abandon(&mut self, i: usize, now: u64) -> Vec<Out> {
+        let mut out = Vec::new();
+        if self.faults.get(i) == Some(&FaultState::Requested) {
+            let why = self
+                .stopped_why
+                .clone()
+                .unwrap_or_else(|| "the run stopped before it was injected".into());
+            self.skip(i, why, now, &mut out);
         }
         out
     }
@@ -408,6 +425,7 @@ impl<'p> Timeline<'p> {
             }
             Outcome::Failed(e) => format!("the run stopped on an error before it was due: {e}"),
         };
+        self.stopped_why = Some(why.clone());
         for i in 0..self.faults.len() {
             match self.faults[i] {
                 FaultState::Pending => self.skip(i, why.clone(), now, out),

@@ -398,6 +398,32 @@ fn a_fault_that_cannot_be_injected_stops_the_run_with_why() {
 }
 
 #[test]
+fn an_injection_the_shell_abandons_after_a_stop_is_recorded_as_skipped() {
+    let mut plan = plan();
+    plan.faults[1].at = Duration::from_millis(2000);
+    let mut tl = running(&plan);
+    let outs = tl.step(Input::Tick, T0 + 2000 * MS);
+    assert_eq!(actions(&outs), vec![Action::Inject(0), Action::Inject(1)]);
+    // The first fails; the shell then drops the second.
+    tl.step(
+        Input::Record(&fault(0, FaultPhase::Failed, T0 + 2001 * MS)),
+        T0 + 2001 * MS,
+    );
+    let outs = tl.abandon(1, T0 + 2001 * MS);
+    let skipped = skipped(&outs);
+    assert_eq!(skipped.len(), 1, "{outs:?}");
+    assert!(
+        skipped[0].1.contains("cannot inject fault #0"),
+        "{}",
+        skipped[0].1
+    );
+    assert!(
+        tl.abandon(0, T0 + 2002 * MS).is_empty(),
+        "fault 0 has its record"
+    );
+}
+
+#[test]
 fn a_host_error_stops_the_run() {
     let plan = plan();
     let mut tl = running(&plan);
