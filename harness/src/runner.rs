@@ -129,14 +129,29 @@ pub fn run_scenario(
         lab.id
     )));
     let (tx, rx) = crossbeam_channel::unbounded();
-    let collector = Collector::start(&lab.trace_socket(), tx.clone())
-        .map_err(|e| RunError::Host(format!("cannot bind the trace socket: {e}")))?;
+    // Past this point a failure still ends the trace file with its reason.
+    let fail = |sink: &mut Sink<'_>, what: String| {
+        sink.push(Record::End {
+            t: monotonic_ns(),
+            reason: Outcome::Failed(what.clone()).reason(),
+        });
+        RunError::Host(what)
+    };
+    let collector = match Collector::start(&lab.trace_socket(), tx.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(fail(
+                &mut sink,
+                format!("cannot bind the trace socket: {e}"),
+            ))
+        }
+    };
     let exits = Reaper::global().subscribe();
     let observers = match Observers::start(&lab, plan, &tx) {
         Ok(o) => o,
         Err(e) => {
             collector.stop();
-            return Err(RunError::Host(format!("cannot start the observers: {e}")));
+            return Err(fail(&mut sink, format!("cannot start the observers: {e}")));
         }
     };
     drop(tx);
