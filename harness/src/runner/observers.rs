@@ -70,7 +70,7 @@ impl Observers {
             ArpObserver::start(
                 &lab.switch.path(),
                 &["br-public", "br-private"],
-                o.forward(tx, "arp", Record::Arp),
+                o.forward(tx, "arp", |a| Some(Record::Arp(a))),
             )
             .map_err(|e| chain(&e))?,
         );
@@ -85,8 +85,11 @@ impl Observers {
                 nodes,
                 lab.vips.clone(),
                 ADDR_INTERVAL,
-                o.forward(tx, "addr", Record::Addr),
-                Some(o.forward(tx, "addr", addr_health)),
+                o.forward(tx, "addr", |a| Some(Record::Addr(a))),
+                Some(o.forward(tx, "addr", {
+                    let mut spans = AddrSpans::default();
+                    move |h| spans.on(h)
+                })),
             )
             .map_err(|e| chain(&e))?,
         );
@@ -101,7 +104,7 @@ impl Observers {
                 CLIENT_INTERVAL,
                 CLIENT_TIMEOUT,
                 Some(("public".to_string(), Ipv4Addr::new(10, 77, 0, CLIENT_HOST))),
-                o.forward(tx, &name, Record::Client),
+                o.forward(tx, &name, |c| Some(Record::Client(c))),
             )
             .map_err(|e| chain(&e))?;
             up(&name);
@@ -139,7 +142,7 @@ impl Observers {
         &self,
         tx: &crossbeam_channel::Sender<Record>,
         name: &str,
-        wrap: fn(T) -> Record,
+        mut wrap: impl FnMut(T) -> Option<Record> + Send + 'static,
     ) -> crossbeam_channel::Sender<T> {
         let (t_tx, t_rx) = crossbeam_channel::unbounded::<T>();
         let tx = tx.clone();
@@ -147,8 +150,10 @@ impl Observers {
         let name = name.to_string();
         std::thread::spawn(move || {
             for item in t_rx {
-                if tx.send(wrap(item)).is_err() {
-                    return;
+                if let Some(r) = wrap(item) {
+                    if tx.send(r).is_err() {
+                        return;
+                    }
                 }
             }
             if !stopping.load(Ordering::SeqCst) {
@@ -164,23 +169,39 @@ impl Observers {
     }
 }
 
-/// A node the address observer stopped seeing, or sees again: the whole
-/// `addr` observer counts as down meanwhile (it no longer sees every node).
-fn addr_health(h: AddrHealth) -> Record {
-    Record::Observer(ObserverRecord {
-        t: h.t,
-        observer: "addr".into(),
-        phase: if h.observing {
-            ObserverPhase::Up
+/// The address observer's own spans: down from the first node whose polls
+/// fail (again at each further one, naming it) until every node's polls
+/// work again. A node it cannot read means it no longer sees every node.
+#[derive(Debug, Default)]
+struct AddrSpans {
+    failing: std::collections::BTreeSet<String>,
+}
+
+impl AddrSpans {
+    fn on(&mut self, h: AddrHealth) -> Option<Record> {
+        let (phase, detail) = if h.observing {
+            self.failing.remove(&h.node);
+            if !self.failing.is_empty() {
+                return None;
+            }
+            (
+                ObserverPhase::Up,
+                format!("node {}: polls work again", h.node),
+            )
         } else {
-            ObserverPhase::Down
-        },
-        detail: if h.observing {
-            format!("node {}: polls work again", h.node)
-        } else {
-            format!("node {}: polls fail: {}", h.node, h.detail)
-        },
-    })
+            self.failing.insert(h.node.clone());
+            (
+                ObserverPhase::Down,
+                format!("node {}: polls fail: {}", h.node, h.detail),
+            )
+        };
+        Some(Record::Observer(ObserverRecord {
+            t: h.t,
+            observer: "addr".into(),
+            phase,
+            detail,
+        }))
+    }
 }
 
 /// The `down` detail of an observer the run stopped.
@@ -207,36 +228,45 @@ fn addr_figures(s: &AddrStats) -> String {
 mod tests {
     use super::*;
 
+    fn health(t: u64, node: &str, observing: bool) -> AddrHealth {
+        AddrHealth {
+            t,
+            node: node.into(),
+            observing,
+            detail: if observing {
+                String::new()
+            } else {
+                "dump timed out".into()
+            },
+        }
+    }
+
+    fn phase(r: Option<Record>) -> Option<(u64, ObserverPhase, String)> {
+        r.map(|r| match r {
+            Record::Observer(o) if o.observer == "addr" => (o.t, o.phase, o.detail),
+            other => panic!("{other:?}"),
+        })
+    }
+
     #[test]
-    fn a_node_the_address_observer_cannot_read_makes_it_down_until_it_can() {
-        let down = addr_health(AddrHealth {
-            t: 5,
-            node: "n2".into(),
-            observing: false,
-            detail: "dump timed out".into(),
-        });
-        let Record::Observer(o) = down else {
-            panic!("{down:?}")
-        };
-        assert_eq!(
-            (o.t, o.observer.as_str(), o.phase),
-            (5, "addr", ObserverPhase::Down)
+    fn the_address_observer_is_down_while_any_node_cannot_be_read() {
+        let mut spans = AddrSpans::default();
+        let (t, p, detail) = phase(spans.on(health(5, "n2", false))).unwrap();
+        assert_eq!((t, p), (5, ObserverPhase::Down));
+        assert!(
+            detail.contains("n2") && detail.contains("dump timed out"),
+            "{detail}"
         );
-        assert!(o.detail.contains("n2") && o.detail.contains("dump timed out"));
-        let up = addr_health(AddrHealth {
-            t: 6,
-            node: "n2".into(),
-            observing: true,
-            detail: String::new(),
-        });
-        assert!(matches!(
-            up,
-            Record::Observer(ObserverRecord {
-                phase: ObserverPhase::Up,
-                t: 6,
-                ..
-            })
-        ));
+        let (_, p, detail) = phase(spans.on(health(6, "n3", false))).unwrap();
+        assert_eq!(p, ObserverPhase::Down);
+        assert!(detail.contains("n3"), "{detail}");
+        assert_eq!(
+            phase(spans.on(health(7, "n2", true))),
+            None,
+            "n3 is still unread"
+        );
+        let (t, p, _) = phase(spans.on(health(8, "n3", true))).unwrap();
+        assert_eq!((t, p), (8, ObserverPhase::Up));
     }
 
     #[test]
@@ -256,7 +286,7 @@ mod tests {
             clients: Vec::new(),
             stopping: Arc::new(AtomicBool::new(false)),
         };
-        let fwd = o.forward(&tx, "addr", |t: u64| Record::Start { t });
+        let fwd = o.forward(&tx, "addr", |t: u64| Some(Record::Start { t }));
         fwd.send(7).unwrap();
         drop(fwd);
         assert_eq!(rx.recv().unwrap(), Record::Start { t: 7 });
@@ -267,7 +297,7 @@ mod tests {
         assert_eq!(down.phase, ObserverPhase::Down);
         // Once the run is stopping, a thread ending is no news.
         o.stopping.store(true, Ordering::SeqCst);
-        drop(o.forward(&tx, "arp", |t: u64| Record::Start { t }));
+        drop(o.forward(&tx, "arp", |t: u64| Some(Record::Start { t })));
         drop(tx);
         assert!(rx.recv().is_err(), "no down record while stopping");
     }
