@@ -182,6 +182,10 @@ fn cmd_run(
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Err(e) = check_outputs(out.as_deref(), json.as_deref(), junit.as_deref()) {
+        eprintln!("error: {e}");
+        return exit::INVALID_INPUT;
+    }
     let agent = agent.unwrap_or_else(default_agent);
     let host = match preflight(&agent) {
         Ok(h) => h,
@@ -228,6 +232,14 @@ fn cmd_run(
                         break 'suites;
                     }
                 }
+                Err(RunError::Interrupted(sig)) => {
+                    term.line(&format!(
+                        "interrupted by signal {sig} before the lab of {}/{} was up; it was removed",
+                        plan.name, sc.name
+                    ));
+                    code = exit::INTERRUPTED;
+                    break 'suites;
+                }
                 Err(e) => {
                     let what = chain(&e);
                     term.line(&format!("  error: {what}"));
@@ -238,8 +250,10 @@ fn cmd_run(
                         error: Some(what),
                         checks: Vec::new(),
                     });
-                    if matches!(e, RunError::Lab(_) | RunError::Host(_)) {
-                        code = exit::HOST;
+                    match e {
+                        RunError::Out(_) if code == exit::PASS => code = exit::INVALID_INPUT,
+                        RunError::Lab(_) | RunError::Host(_) => code = exit::HOST,
+                        _ => {}
                     }
                 }
             }
@@ -253,6 +267,57 @@ fn cmd_run(
         return code;
     }
     verdict_code(&results)
+}
+
+/// Refuses output paths that cannot be written, before any lab is built:
+/// `--json` and `--junit` must name a file (new or writable) in an existing
+/// folder; `--out` must be a folder (created if missing) this run can write.
+fn check_outputs(
+    out: Option<&Path>,
+    json: Option<&Path>,
+    junit: Option<&Path>,
+) -> Result<(), String> {
+    for (flag, path) in [("--json", json), ("--junit", junit)] {
+        let Some(path) = path else { continue };
+        if path.is_dir() {
+            return Err(format!(
+                "{flag} {}: is a folder; give a file",
+                path.display()
+            ));
+        }
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(format!(
+                "{flag} {}: folder {} does not exist",
+                path.display(),
+                parent.display()
+            ));
+        }
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| format!("{flag} {}: cannot write: {e}", path.display()))?;
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    if let Some(out) = out {
+        if out.exists() && !out.is_dir() {
+            return Err(format!("--out {}: is not a folder", out.display()));
+        }
+        std::fs::create_dir_all(out)
+            .map_err(|e| format!("--out {}: cannot create: {e}", out.display()))?;
+        let probe = out.join(format!(".faultline-probe-{}", std::process::id()));
+        std::fs::write(&probe, b"")
+            .map_err(|e| format!("--out {}: cannot write: {e}", out.display()))?;
+        let _ = std::fs::remove_file(&probe);
+    }
+    Ok(())
 }
 
 fn verdict_code(results: &[ScenarioResult]) -> i32 {

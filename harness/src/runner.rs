@@ -1,37 +1,43 @@
-//! The runner: executes one scenario in a fresh lab as a loop over events
-//! (trace records from the collector, child exits from the reaper, signals,
-//! and the timeline's own deadlines), recording everything into the trace.
-//!
-//! It injects and heals faults, plays the hardware of each node (power off
-//! when a watchdog fences it, power on after `restart_delay`), and always
-//! tears the lab down. It judges nothing: checks run on the finished trace.
+//! The runner: executes one scenario in a fresh lab. A thin shell around the
+//! pure [`timeline::Timeline`]: its `select!` turns each source (trace
+//! records from the collector and the observers, child exits from the
+//! reaper, signals, the timeline's next deadline) into one input, carries
+//! out the actions that come back through the lab (power on, inject, heal,
+//! stop), and hands every record to one [`sink::Sink`] (the terminal and
+//! the trace file, written as the run goes). It always tears the lab down.
+//! It judges nothing: checks run on the trace.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver};
 use faultline_agent::clock::monotonic_ns;
-use faultline_agent::events::{EventKind, RecoveryAction};
 use faultline_faults::cgroup::CgroupHost;
-use faultline_faults::fault::{Fault, FaultGuard};
+use faultline_faults::fault::FaultGuard;
 use faultline_faults::process::{ExitStatus, Reaper, Spawn};
 
 use crate::collector::Collector;
 
+mod faults;
 mod observers;
-use crate::lab::{chain, Lab, LabError, LabNode};
+pub mod out;
+mod sink;
+mod timeline;
+
+use crate::lab::{chain, Lab, LabError};
 use crate::plan::ScenarioPlan;
 use crate::report::terminal::Terminal;
-use crate::suite::faults::FaultSite;
-use crate::topology::NodeIndex;
-use crate::trace::{FaultPhase, FaultRecord, Header, Record, Trace, TRACE_VERSION};
+use crate::trace::{FaultPhase, FaultRecord, Header, NoteRecord, Record, Trace, TRACE_VERSION};
 use observers::Observers;
+use sink::Sink;
+use timeline::{Action, Input, Out, Outcome, Timeline};
 
-/// How long every node has to come up (watchdog armed).
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long supervisors have to stop on SIGTERM before the run is killed.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a failed lab build waits for the signal that may have caused it
+/// (Ctrl-C reaches the build's `ip` children too).
+const SIGNAL_GRACE: Duration = Duration::from_millis(200);
 
 /// What a run needs besides the plan.
 #[derive(Debug, Clone)]
@@ -39,6 +45,7 @@ pub struct RunOptions {
     /// The `faultline-agent` binary.
     pub agent: PathBuf,
     /// Where to keep this scenario's trace and node folders, if anywhere.
+    /// The run locks it and clears what an earlier run left there.
     pub out: Option<PathBuf>,
 }
 
@@ -51,6 +58,13 @@ pub enum RunError {
     /// Something of the host failed mid-run.
     #[error("{0}")]
     Host(String),
+    /// The `--out` folder is another live run's, or cannot be prepared.
+    #[error(transparent)]
+    Out(#[from] out::OutError),
+    /// A signal arrived before the timeline began (before or during the
+    /// lab's build); nothing is left of the run.
+    #[error("interrupted by signal {0} before the run began")]
+    Interrupted(i32),
 }
 
 /// A finished run: its trace, and whether a signal cut it short.
@@ -63,29 +77,6 @@ pub struct Finished {
     pub run_id: String,
 }
 
-enum Step {
-    Inject(usize),
-    Heal(usize),
-    PowerOn(String),
-    End,
-}
-
-struct NodeState {
-    supervisor: Option<i32>,
-    starts: u32,
-}
-
-struct Run<'a> {
-    plan: &'a ScenarioPlan,
-    lab: Lab,
-    opts: &'a RunOptions,
-    trace: Trace,
-    term: &'a mut Terminal,
-    nodes: BTreeMap<String, NodeState>,
-    guards: BTreeMap<usize, Box<dyn FaultGuard>>,
-    steps: Vec<(Instant, Step)>,
-}
-
 /// Runs one scenario. Must be called from a long-lived thread (the main
 /// thread): node processes die with the thread that spawned them.
 pub fn run_scenario(
@@ -96,267 +87,277 @@ pub fn run_scenario(
     term: &mut Terminal,
     signals: &Receiver<i32>,
 ) -> Result<Finished, RunError> {
-    if let Some(out) = &opts.out {
-        std::fs::create_dir_all(out)
-            .map_err(|e| RunError::Host(format!("cannot create {}: {e}", out.display())))?;
+    if let Ok(sig) = signals.try_recv() {
+        return Err(RunError::Interrupted(sig));
     }
+    let pid = std::process::id();
+    let mut owned = match &opts.out {
+        Some(dir) => Some(out::claim(dir, &format!("pid {pid}"))?),
+        None => None,
+    };
     let built = Instant::now();
-    let lab = Lab::build(host, plan, opts.out.as_deref())?;
-    term.line(&format!(
-        "  lab {} up in {} ms: {} node(s), namespaces fl-{}-*, cgroups faultline/{}",
+    let lab = match Lab::build(host, plan, opts.out.as_deref()) {
+        Ok(lab) => lab,
+        Err(e) => {
+            if let Ok(sig) = signals.recv_timeout(SIGNAL_GRACE) {
+                return Err(RunError::Interrupted(sig));
+            }
+            return Err(e.into());
+        }
+    };
+    let build_ms = built.elapsed().as_millis();
+    if let Some(lock) = &mut owned {
+        lock.describe(&format!("pid {pid}, run {}", lab.id))?;
+    }
+    let trace_path = opts.out.as_ref().map(|o| o.join("trace.jsonl"));
+    let mut sink = Sink::new(term, trace_path.as_deref()).map_err(RunError::Host)?;
+    let run_id = lab.id.clone();
+    sink.push(Record::Header(Header {
+        t: monotonic_ns(),
+        version: TRACE_VERSION,
+        run_id: run_id.clone(),
+        suite: suite.to_string(),
+        scenario: plan.clone(),
+        host: host_description(),
+        topology: lab.topology.clone(),
+    }));
+    sink.push(note(format!(
+        "lab {} up in {build_ms} ms: {} node(s), namespaces fl-{}-*, cgroups faultline/{}",
         lab.id,
-        built.elapsed().as_millis(),
         lab.nodes.len(),
         lab.id,
         lab.id
-    ));
+    )));
     let (tx, rx) = crossbeam_channel::unbounded();
-    let collector = Collector::start(&lab.trace_socket(), tx.clone())
-        .map_err(|e| RunError::Host(format!("cannot bind the trace socket: {e}")))?;
+    // Past this point a failure still ends the trace file with its reason.
+    let fail = |sink: &mut Sink<'_>, what: String| {
+        sink.push(Record::End {
+            t: monotonic_ns(),
+            reason: Outcome::Failed(what.clone()).reason(),
+        });
+        RunError::Host(what)
+    };
+    let collector = match Collector::start(&lab.trace_socket(), tx.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(fail(
+                &mut sink,
+                format!("cannot bind the trace socket: {e}"),
+            ))
+        }
+    };
     let exits = Reaper::global().subscribe();
     let observers = match Observers::start(&lab, plan, &tx) {
         Ok(o) => o,
         Err(e) => {
             collector.stop();
-            return Err(RunError::Host(format!("cannot start the observers: {e}")));
+            return Err(fail(&mut sink, format!("cannot start the observers: {e}")));
         }
     };
     drop(tx);
-    let run_id = lab.id.clone();
-    let mut run = Run {
+    let mut shell = Shell {
         plan,
-        trace: Trace {
-            records: vec![Record::Header(Header {
-                t: monotonic_ns(),
-                version: TRACE_VERSION,
-                run_id: run_id.clone(),
-                suite: suite.to_string(),
-                scenario: plan.clone(),
-                host: host_description(),
-                topology: lab.topology.clone(),
-            })],
-        },
         lab,
-        opts,
-        term,
-        nodes: BTreeMap::new(),
+        agent: &opts.agent,
+        sink,
+        supervisors: BTreeMap::new(),
+        starts: BTreeMap::new(),
         guards: BTreeMap::new(),
-        steps: Vec::new(),
     };
-    let outcome = run.drive(&rx, &exits, signals);
-    run.stop(&rx, &exits);
-    observers.stop();
+    let outcome = shell.drive(&rx, &exits, signals);
+    shell.stop(&rx, &exits);
+    for r in observers.stop() {
+        shell.sink.push(r);
+    }
     let malformed = collector.stop();
     while let Ok(r) = rx.try_recv() {
-        run.push(r);
+        shell.sink.push(r);
     }
-    let (reason, interrupted, error) = match outcome {
-        Ok(None) => ("completed".to_string(), None, None),
-        Ok(Some(sig)) => (format!("interrupted by signal {sig}"), Some(sig), None),
-        Err(e) => (format!("error: {e}"), None, Some(e)),
-    };
     if malformed > 0 {
-        run.term.line(&format!(
-            "  note: {malformed} datagram(s) on the trace socket were not events"
-        ));
+        shell.sink.push(note(format!(
+            "{malformed} datagram(s) on the trace socket were not events"
+        )));
     }
-    run.push(Record::End {
+    shell.sink.push(Record::End {
         t: monotonic_ns(),
-        reason,
+        reason: outcome.reason(),
     });
-    let mut lab = run.lab;
+    let Shell { mut lab, sink, .. } = shell;
+    let (trace, write_error) = sink.finish();
     if let Err(errors) = lab.teardown() {
         return Err(RunError::Host(format!(
             "teardown failed: {}",
             errors.join("; ")
         )));
     }
-    let mut trace = run.trace;
-    trace.sort();
-    if let Some(out) = &opts.out {
-        let path = out.join("trace.jsonl");
-        let f = std::fs::File::create(&path)
-            .map_err(|e| RunError::Host(format!("cannot write {}: {e}", path.display())))?;
-        trace
-            .write_to(std::io::BufWriter::new(f))
-            .map_err(|e| RunError::Host(format!("cannot write {}: {e}", path.display())))?;
+    if let Some(e) = write_error {
+        return Err(RunError::Host(e));
     }
-    if let Some(e) = error {
-        return Err(e);
+    match outcome {
+        Outcome::Failed(e) => Err(RunError::Host(e)),
+        Outcome::Completed => Ok(Finished {
+            trace,
+            interrupted: None,
+            run_id,
+        }),
+        Outcome::Interrupted(sig) => Ok(Finished {
+            trace,
+            interrupted: Some(sig),
+            run_id,
+        }),
     }
-    Ok(Finished {
-        trace,
-        interrupted,
-        run_id,
+}
+
+fn note(text: String) -> Record {
+    Record::Note(NoteRecord {
+        t: monotonic_ns(),
+        node: None,
+        text,
     })
 }
 
-impl Run<'_> {
-    fn push(&mut self, r: Record) {
-        self.term.record(&r);
-        self.trace.records.push(r);
-    }
+/// Carries out the timeline's actions through the lab.
+struct Shell<'a, 't> {
+    plan: &'a ScenarioPlan,
+    lab: Lab,
+    agent: &'a Path,
+    sink: Sink<'t>,
+    /// The live supervisor of each node, by pid.
+    supervisors: BTreeMap<i32, String>,
+    /// How many times each node was started.
+    starts: BTreeMap<String, u32>,
+    guards: BTreeMap<usize, Box<dyn FaultGuard>>,
+}
 
-    /// Runs the timeline; `Ok(Some(signal))` when interrupted.
+impl Shell<'_, '_> {
+    /// Feeds the timeline until it stops; how it ended.
     fn drive(
         &mut self,
         rx: &Receiver<Record>,
         exits: &Receiver<(i32, ExitStatus)>,
         signals: &Receiver<i32>,
-    ) -> Result<Option<i32>, RunError> {
-        for i in 0..self.lab.nodes.len() {
-            let name = self.lab.nodes[i].name.clone();
-            self.nodes.insert(
-                name.clone(),
-                NodeState {
-                    supervisor: None,
-                    starts: 0,
-                },
-            );
-            self.power_on(&name)?;
-        }
-        if let Some(sig) = self.wait_until_up(rx, exits, signals)? {
-            return Ok(Some(sig));
-        }
-        let t0 = Instant::now();
-        self.push(Record::Start { t: monotonic_ns() });
-        for (i, f) in self.plan.faults.iter().enumerate() {
-            self.steps.push((t0 + f.at, Step::Inject(i)));
-            self.steps.push((t0 + f.at + f.duration, Step::Heal(i)));
-        }
-        self.steps.push((t0 + self.plan.duration, Step::End));
-        loop {
-            self.steps.sort_by_key(|(at, _)| *at);
-            let next = self
-                .steps
-                .first()
-                .map(|(at, _)| *at)
-                .expect("End is always scheduled");
-            let wait = next.saturating_duration_since(Instant::now());
+    ) -> Outcome {
+        let plan = self.plan;
+        let (mut tl, outs) = Timeline::begin(plan, monotonic_ns());
+        let mut outcome = self.carry_out(&mut tl, outs);
+        // A source that closed is never selected again.
+        let (mut rx, mut exits) = (rx.clone(), exits.clone());
+        while outcome.is_none() {
+            let next = tl
+                .next_deadline()
+                .map_or_else(crossbeam_channel::never, |t| {
+                    crossbeam_channel::at(instant_of(t))
+                });
+            let mut record = None;
+            let mut exit = None;
+            let mut input = Input::Tick;
             select! {
-                recv(rx) -> r => if let Ok(r) = r { self.push(r) },
-                recv(exits) -> e => if let Ok((pid, status)) = e { self.on_exit(pid, status)? },
-                recv(signals) -> s => return Ok(Some(s.unwrap_or(libc::SIGINT))),
-                default(wait) => {
-                    let (_, step) = self.steps.remove(0);
-                    match step {
-                        Step::Inject(i) => self.inject(i)?,
-                        Step::Heal(i) => self.heal(i, "its time is up"),
-                        Step::PowerOn(node) => self.power_on(&node)?,
-                        Step::End => {
-                            self.push(Record::Settled { t: monotonic_ns() });
-                            return Ok(None);
-                        }
-                    }
+                recv(rx) -> r => match r {
+                    Ok(r) => record = Some(r),
+                    Err(_) => rx = crossbeam_channel::never(),
+                },
+                recv(exits) -> e => match e {
+                    Ok((pid, status)) => exit = self.exited(pid, status),
+                    Err(_) => exits = crossbeam_channel::never(),
+                },
+                recv(signals) -> s => input = Input::Signal(s.unwrap_or(libc::SIGINT)),
+                recv(next) -> _ => {},
+            }
+            if let Some(r) = &record {
+                input = Input::Record(r);
+            }
+            if let Some((node, status, bugchecked)) = &exit {
+                input = Input::Exit {
+                    node,
+                    status: status.clone(),
+                    bugchecked: *bugchecked,
+                };
+            }
+            let outs = tl.step(input, monotonic_ns());
+            if let Some(r) = record {
+                self.sink.push(r);
+            }
+            outcome = self.carry_out(&mut tl, outs);
+        }
+        outcome.expect("the loop ends on an outcome")
+    }
+
+    /// The node whose supervisor `pid` was, how it exited, and whether its
+    /// watchdog bugchecked it (the marker it leaves in the node's state).
+    fn exited(&mut self, pid: i32, status: ExitStatus) -> Option<(String, String, bool)> {
+        let node = self.supervisors.remove(&pid)?;
+        let bugchecked = self
+            .lab
+            .node(&node)
+            .is_some_and(|n| n.dir.join("state").join("bugcheck.marker").exists());
+        Some((node, status.to_string(), bugchecked))
+    }
+
+    /// Carries out `outs` in order; what the timeline says to an action's
+    /// outcome is carried out before the next action. Once the timeline has
+    /// stopped, nothing more is started or injected.
+    fn carry_out(&mut self, tl: &mut Timeline<'_>, outs: Vec<Out>) -> Option<Outcome> {
+        let mut queue: VecDeque<Out> = outs.into();
+        let mut outcome = None;
+        while let Some(o) = queue.pop_front() {
+            let done = match o {
+                Out::Act(Action::Inject(i)) if outcome.is_some() => tl.abandon(i, monotonic_ns()),
+                Out::Act(Action::PowerOn(_)) if outcome.is_some() => continue,
+                Out::Record(r) => {
+                    self.sink.push(r);
+                    continue;
                 }
+                Out::Act(Action::Stop(o)) => {
+                    outcome = Some(o);
+                    continue;
+                }
+                Out::Act(Action::PowerOn(node)) => match self.power_on(&node) {
+                    Ok(()) => continue,
+                    Err(e) => tl.step(Input::HostError(e), monotonic_ns()),
+                },
+                Out::Act(Action::Inject(i)) => {
+                    let r = self.inject(i);
+                    let next = tl.step(Input::Record(&r), monotonic_ns());
+                    self.sink.push(r);
+                    next
+                }
+                Out::Act(Action::Heal { index, why }) => {
+                    let Some(r) = self.heal(index, &why) else {
+                        continue;
+                    };
+                    let next = tl.step(Input::Record(&r), monotonic_ns());
+                    self.sink.push(r);
+                    next
+                }
+            };
+            for o in done.into_iter().rev() {
+                queue.push_front(o);
             }
         }
+        outcome
     }
 
-    fn wait_until_up(
-        &mut self,
-        rx: &Receiver<Record>,
-        exits: &Receiver<(i32, ExitStatus)>,
-        signals: &Receiver<i32>,
-    ) -> Result<Option<i32>, RunError> {
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let mut up: Vec<String> = Vec::new();
-        // Up means every watchdog armed and, in a cluster, every group
-        // online somewhere: faults hit a cluster in its steady state.
-        let mut groups_online: Vec<String> = Vec::new();
-        while up.len() < self.plan.nodes.len() || groups_online.len() < self.plan.groups.len() {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            select! {
-                            recv(rx) -> r => if let Ok(r) = r {
-                                if let Record::Event(e) = &r {
-                                    let ready = match self.plan.node(&e.node).map(|n| n.settings.hang_recovery_action) {
-                                        Some(RecoveryAction::Disabled) => e.kind() == EventKind::ServiceStarted,
-                                        Some(_) => e.kind() == EventKind::WatchdogArmed,
-                                        None => false,
-                                    };
-                                    if ready && !up.contains(&e.node) {
-                                        up.push(e.node.clone());
-                                    }
-                                    if e.kind() == EventKind::GroupOnline {
-                                        if let Some(g) = e.data.group() {
-                                            if !groups_online.iter().any(|x| x == g) {
-                                                groups_online.push(g.to_string());
-                                            }
-                                        }
-                                    }
-                                }
-                                self.push(r);
-                            },
-                            recv(exits) -> e => if let Ok((pid, status)) = e {
-                                if let Some(node) = self.node_of(pid) {
-                                    return Err(RunError::Host(format!(
-                                        "node {node} died while starting ({status}); see {}/agent.log",
-                                        self.lab.node(&node).map(|n| n.dir.display().to_string()).unwrap_or_default()
-                                    )));
-                                }
-                            },
-                            recv(signals) -> s => return Ok(Some(s.unwrap_or(libc::SIGINT))),
-                            default(wait) => {
-            let missing: Vec<&str> = self
-                                    .plan
-                                    .nodes
-                                    .iter()
-                                    .map(|n| n.name.as_str())
-                                    .filter(|n| !up.iter().any(|u| u == n))
-                                    .collect();
-                                let offline: Vec<&str> = self
-                                    .plan
-                                    .groups
-                                    .iter()
-                                    .map(|g| g.name.as_str())
-                                    .filter(|g| !groups_online.iter().any(|o| o == g))
-                                    .collect();
-                                let mut why = Vec::new();
-                                if !missing.is_empty() {
-                                    why.push(format!("node(s) {} did not come up (no armed watchdog)", missing.join(", ")));
-                                }
-                                if !offline.is_empty() {
-                                    why.push(format!("group(s) {} never came online", offline.join(", ")));
-                                }
-                                return Err(RunError::Host(format!(
-                                    "{} within {} s; see agent.log and cluster.log in the nodes' folders",
-                                    why.join(" and "),
-                                    STARTUP_TIMEOUT.as_secs()
-                                )));
-                            }
-                        }
-        }
-        Ok(None)
-    }
-
-    fn node_of(&self, pid: i32) -> Option<String> {
-        self.nodes
-            .iter()
-            .find(|(_, s)| s.supervisor == Some(pid))
-            .map(|(n, _)| n.clone())
-    }
-
-    fn lab_node(&self, name: &str) -> &LabNode {
-        self.lab.node(name).expect("plan nodes exist in the lab")
-    }
-
-    fn power_on(&mut self, name: &str) -> Result<(), RunError> {
-        let node = self.lab_node(name);
-        let starts = self.nodes[name].starts;
+    fn power_on(&mut self, name: &str) -> Result<(), String> {
+        let node = self
+            .lab
+            .node(name)
+            .ok_or_else(|| format!("node {name} is not in the lab"))?;
+        let starts = self.starts.get(name).copied().unwrap_or(0);
         if starts > 0 {
-            self.lab.reboot_network(node)?;
+            self.lab
+                .reboot_network(node)
+                .map_err(|e| format!("cannot reboot node {name}'s network: {}", chain(&e)))?;
         }
+        let log_path = node.dir.join("agent.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(node.dir.join("agent.log"))
-            .map_err(|e| {
-                RunError::Host(format!("cannot open {}/agent.log: {e}", node.dir.display()))
-            })?;
+            .open(&log_path)
+            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
         let err = log
             .try_clone()
-            .map_err(|e| RunError::Host(format!("cannot open agent.log: {e}")))?;
-        let pid = Spawn::new(&self.opts.agent)
+            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+        let pid = Spawn::new(self.agent)
             .arg("supervisor")
             .arg("--node-dir")
             .arg(&node.dir)
@@ -367,99 +368,36 @@ impl Run<'_> {
             .stdout(log)
             .stderr(err)
             .spawn()
-            .map_err(|e| RunError::Host(format!("cannot start node {name}: {}", chain(&e))))?;
-        let state = self.nodes.get_mut(name).expect("node state exists");
-        state.supervisor = Some(pid);
-        state.starts += 1;
-        if starts > 0 {
-            self.push(Record::Power {
-                t: monotonic_ns(),
-                node: name.to_string(),
-                on: true,
-                reason: "restart after bugcheck".into(),
-            });
-        }
+            .map_err(|e| format!("cannot start node {name}: {}", chain(&e)))?;
+        self.supervisors.insert(pid, name.to_string());
+        self.starts.insert(name.to_string(), starts + 1);
         Ok(())
     }
 
-    fn on_exit(&mut self, pid: i32, status: ExitStatus) -> Result<(), RunError> {
-        let Some(name) = self.node_of(pid) else {
-            return Ok(());
-        };
-        self.nodes.get_mut(&name).expect("node").supervisor = None;
-        let node = self.lab_node(&name);
-        let bugchecked = node.dir.join("state").join("bugcheck.marker").exists();
-        let restart_delay = self
-            .plan
-            .node(&name)
-            .map(|n| n.settings.restart_delay)
-            .unwrap_or_default();
-        let reason = if bugchecked {
-            format!(
-                "fenced by its watchdog (bugcheck); back in {} ms",
-                restart_delay.as_millis()
-            )
-        } else {
-            format!("supervisor exited unexpectedly ({status})")
-        };
-        self.push(Record::Power {
-            t: monotonic_ns(),
-            node: name.clone(),
-            on: false,
-            reason,
-        });
-        // A reboot ends every user-mode hang of the node.
-        let active: Vec<usize> = self
-            .guards
-            .keys()
-            .copied()
-            .filter(|i| self.plan.faults[*i].node == name)
-            .collect();
-        for i in active {
-            self.heal(i, "the node was powered off");
-        }
-        if bugchecked {
-            self.steps
-                .push((Instant::now() + restart_delay, Step::PowerOn(name)));
-        }
-        Ok(())
-    }
-
-    /// Assembles fault `i` from its table entry and the lab's facts.
-    fn build_fault(&self, i: usize) -> Result<Box<dyn Fault>, RunError> {
+    /// Injects fault `i`; the record of how it went.
+    fn inject(&mut self, i: usize) -> Record {
         let f = &self.plan.faults[i];
-        let index = self
-            .plan
-            .nodes
-            .iter()
-            .position(|n| n.name == f.node)
-            .and_then(NodeIndex::new)
-            .expect("validated node");
-        let site = FaultSite {
-            node: index,
-            service: &self.lab_node(&f.node).service,
-            switch: &self.lab.switch,
-            client: self.lab.client.as_ref().map(|c| c.path()),
-        };
-        f.build(&site).map_err(RunError::Host)
-    }
-
-    fn inject(&mut self, i: usize) -> Result<(), RunError> {
-        let f = &self.plan.faults[i];
-        if self.nodes[&f.node].supervisor.is_none() {
-            self.term.line(&format!(
-                "  note: fault #{i} skipped: node {} is powered off",
-                f.node
-            ));
-            return Ok(());
-        }
-        let fault = self.build_fault(i)?;
         let requested = monotonic_ns();
+        let failed = |evidence: String| {
+            Record::Fault(FaultRecord {
+                t: monotonic_ns(),
+                index: i,
+                kind: f.kind(),
+                node: f.node.clone(),
+                phase: FaultPhase::Failed,
+                requested,
+                evidence,
+            })
+        };
+        let fault = match faults::build_fault(f, i, self.plan, &self.lab) {
+            Ok(fault) => fault,
+            Err(e) => return failed(e),
+        };
         match fault.inject() {
             Ok(guard) => {
                 let onset = guard.onset().clone();
                 self.guards.insert(i, guard);
-                self.push(Record::Fault(FaultRecord {
+                Record::Fault(FaultRecord {
                     t: onset.confirmed_ns,
                     index: i,
                     kind: f.kind(),
@@ -467,41 +405,23 @@ impl Run<'_> {
                     phase: FaultPhase::Injected,
                     requested: onset.requested_ns,
                     evidence: onset.evidence,
-                }));
-                Ok(())
+                })
             }
-            Err(e) => {
-                let detail = chain(&e);
-                self.push(Record::Fault(FaultRecord {
-                    t: monotonic_ns(),
-                    index: i,
-                    kind: f.kind(),
-                    node: f.node.clone(),
-                    phase: FaultPhase::Failed,
-                    requested,
-                    evidence: detail.clone(),
-                }));
-                Err(RunError::Host(format!(
-                    "cannot inject {}: {detail}",
-                    fault.describe()
-                )))
-            }
+            Err(e) => failed(format!("{}: {}", fault.describe(), chain(&e))),
         }
     }
 
-    fn heal(&mut self, i: usize, why: &str) {
-        let Some(guard) = self.guards.remove(&i) else {
-            return;
-        };
+    /// Heals fault `i` if it is in effect; the record of how it went.
+    fn heal(&mut self, i: usize, why: &str) -> Option<Record> {
+        let guard = self.guards.remove(&i)?;
         let f = &self.plan.faults[i];
-        let (kind, node) = (f.kind(), f.node.clone());
         let requested = monotonic_ns();
         let rec = match guard.heal() {
             Ok(h) => FaultRecord {
                 t: h.confirmed_ns,
                 index: i,
-                kind,
-                node,
+                kind: f.kind(),
+                node: f.node.clone(),
                 phase: FaultPhase::Healed,
                 requested: h.requested_ns,
                 evidence: format!("{}; {why}", h.evidence),
@@ -509,44 +429,62 @@ impl Run<'_> {
             Err(e) => FaultRecord {
                 t: monotonic_ns(),
                 index: i,
-                kind,
-                node,
+                kind: f.kind(),
+                node: f.node.clone(),
                 phase: FaultPhase::Failed,
                 requested,
                 evidence: format!("heal failed: {}", chain(&e)),
             },
         };
-        self.push(Record::Fault(rec));
+        Some(Record::Fault(rec))
     }
 
-    /// Heals what is active, stops the nodes (SIGTERM, then kill).
+    /// Heals what is still in effect, stops the nodes (SIGTERM, then kill).
     fn stop(&mut self, rx: &Receiver<Record>, exits: &Receiver<(i32, ExitStatus)>) {
         let active: Vec<usize> = self.guards.keys().copied().collect();
         for i in active {
-            self.heal(i, "the run is ending");
-        }
-        for s in self.nodes.values() {
-            if let Some(pid) = s.supervisor {
-                // SAFETY: kill(2) on a pid we spawned and have not reaped.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
+            if let Some(r) = self.heal(i, "the run is ending") {
+                self.sink.push(r);
             }
         }
-        let deadline = Instant::now() + STOP_GRACE;
-        while self.nodes.values().any(|s| s.supervisor.is_some()) {
-            let wait = deadline.saturating_duration_since(Instant::now());
+        for pid in self.supervisors.keys() {
+            // SAFETY: kill(2) on a pid we spawned and have not reaped.
+            unsafe { libc::kill(*pid, libc::SIGTERM) };
+        }
+        let deadline = crossbeam_channel::at(Instant::now() + STOP_GRACE);
+        while !self.supervisors.is_empty() {
             select! {
-                recv(rx) -> r => if let Ok(r) = r { self.push(r) },
-                recv(exits) -> e => if let Ok((pid, _)) = e {
-                    if let Some(n) = self.node_of(pid) {
-                        self.nodes.get_mut(&n).expect("node").supervisor = None;
-                    }
+                recv(rx) -> r => match r {
+                    Ok(r) => self.sink.push(r),
+                    Err(_) => break,
                 },
-                default(wait) => break,
+                recv(exits) -> e => match e {
+                    Ok((pid, _)) => {
+                        self.supervisors.remove(&pid);
+                    }
+                    Err(_) => break,
+                },
+                recv(deadline) -> _ => break,
             }
         }
         if let Err(e) = self.lab.kill_all() {
-            self.term.line(&format!("  warning: {}", chain(&e)));
+            self.sink.push(note(format!(
+                "cannot kill every process of the run: {}",
+                chain(&e)
+            )));
         }
+    }
+}
+
+/// The `Instant` of a CLOCK_MONOTONIC timestamp (both read the same clock).
+fn instant_of(t: u64) -> Instant {
+    let now_ns = monotonic_ns();
+    let now = Instant::now();
+    if t >= now_ns {
+        now + Duration::from_nanos(t - now_ns)
+    } else {
+        now.checked_sub(Duration::from_nanos(now_ns - t))
+            .unwrap_or(now)
     }
 }
 

@@ -65,6 +65,21 @@ pub struct AddrSeen {
     pub iface: String,
 }
 
+/// A change in whether the observer can read a node: its polls started
+/// failing (it no longer sees that node's addresses), or work again. Sent
+/// only to the health channel of [`AddrObserver::start_reporting`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrHealth {
+    /// When the poll that changed it ended.
+    pub t: u64,
+    /// The node.
+    pub node: String,
+    /// Whether its addresses are observed from `t` on.
+    pub observing: bool,
+    /// Why not (the error), or empty.
+    pub detail: String,
+}
+
 /// How the observer's polling went, returned by [`AddrObserver::stop`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddrStats {
@@ -134,6 +149,18 @@ impl AddrObserver {
         interval: Duration,
         tx: Sender<AddrSeen>,
     ) -> Result<AddrObserver, AddrError> {
+        Self::start_reporting(nodes, ips, interval, tx, None)
+    }
+
+    /// [`AddrObserver::start`], also sending to `health` each time a node's
+    /// polls start failing and each time they work again.
+    pub fn start_reporting(
+        nodes: Vec<(String, PathBuf)>,
+        ips: Vec<Ipv4Addr>,
+        interval: Duration,
+        tx: Sender<AddrSeen>,
+        health: Option<Sender<AddrHealth>>,
+    ) -> Result<AddrObserver, AddrError> {
         if interval.is_zero() {
             return Err(AddrError::Invalid("the interval is zero".into()));
         }
@@ -150,7 +177,7 @@ impl AddrObserver {
         let worker = Worker::start(
             "faultline-addr-observer",
             move || {
-                let mut poller = Poller::new(nodes, ips, tx)?;
+                let mut poller = Poller::new(nodes, ips, tx, health)?;
                 poller.first_round()?;
                 Ok(poller)
             },
@@ -196,6 +223,25 @@ struct Node {
     reported: BTreeMap<Ipv4Addr, Holding>,
     failures: u64,
     first_failure: Option<io::Error>,
+    /// Whether its last poll worked.
+    observing: bool,
+}
+
+impl Node {
+    /// Notes how a poll went; the health change it makes, if any.
+    fn health(&mut self, t: u64, failure: Option<&io::Error>) -> Option<AddrHealth> {
+        let ok = failure.is_none();
+        if ok == self.observing {
+            return None;
+        }
+        self.observing = ok;
+        Some(AddrHealth {
+            t,
+            node: self.name.clone(),
+            observing: ok,
+            detail: failure.map(|e| e.to_string()).unwrap_or_default(),
+        })
+    }
 }
 
 /// The thread's state.
@@ -204,6 +250,7 @@ struct Poller {
     nodes: Vec<Node>,
     ips: Vec<Ipv4Addr>,
     tx: Sender<AddrSeen>,
+    health: Option<Sender<AddrHealth>>,
 }
 
 /// Why a node could not be read this round.
@@ -221,6 +268,7 @@ impl Poller {
         nodes: Vec<(String, PathBuf)>,
         ips: Vec<Ipv4Addr>,
         tx: Sender<AddrSeen>,
+        health: Option<Sender<AddrHealth>>,
     ) -> Result<Poller, AddrError> {
         let own = Netns::current()?;
         let nodes = nodes
@@ -233,6 +281,7 @@ impl Poller {
                 reported: BTreeMap::new(),
                 failures: 0,
                 first_failure: None,
+                observing: true,
             })
             .collect();
         Ok(Poller {
@@ -240,6 +289,7 @@ impl Poller {
             nodes,
             ips,
             tx,
+            health,
         })
     }
 
@@ -280,18 +330,22 @@ impl Poller {
             for i in 0..self.nodes.len() {
                 match self.read(i) {
                     Ok(now) => {
+                        let change = self.nodes[i].health(now.0, None);
+                        self.tell(change);
                         if !self.report(i, now) {
                             return Ok(stats);
                         }
                     }
                     Err(e) => {
-                        let node = &mut self.nodes[i];
-                        node.failures += 1;
                         let e = match e {
                             NodeFailure::Fatal(e) => return Err(e),
                             NodeFailure::Setup(e) => io::Error::other(e),
                             NodeFailure::Read(e) => e,
                         };
+                        let change = self.nodes[i].health(monotonic_ns(), Some(&e));
+                        self.tell(change);
+                        let node = &mut self.nodes[i];
+                        node.failures += 1;
                         node.first_failure.get_or_insert(e);
                         // Reopen next round; keep what was last reported.
                         node.sock = None;
@@ -365,6 +419,13 @@ impl Poller {
                 Ok((t, self.ips.iter().map(|&ip| (ip, absent())).collect()))
             }
             Err(e) => Err(NodeFailure::Read(e.into())),
+        }
+    }
+
+    /// Sends a change of a node's health to whoever listens for it.
+    fn tell(&self, change: Option<AddrHealth>) {
+        if let (Some(tx), Some(change)) = (&self.health, change) {
+            let _ = tx.send(change);
         }
     }
 
@@ -490,6 +551,35 @@ mod tests {
             held: true,
             iface: iface.into(),
         }
+    }
+
+    #[test]
+    fn a_nodes_health_changes_only_when_its_polls_start_failing_or_work_again() {
+        let mut node = Node {
+            name: "n2".into(),
+            path: PathBuf::from("/run/netns/x"),
+            ident: None,
+            sock: None,
+            reported: BTreeMap::new(),
+            failures: 0,
+            first_failure: None,
+            observing: true,
+        };
+        assert_eq!(node.health(1, None), None);
+        let e = io::Error::other("dump timed out");
+        let down = node.health(2, Some(&e)).unwrap();
+        assert_eq!(
+            (
+                down.t,
+                down.node.as_str(),
+                down.observing,
+                down.detail.as_str()
+            ),
+            (2, "n2", false, "dump timed out")
+        );
+        assert_eq!(node.health(3, Some(&e)), None, "still failing: no news");
+        let up = node.health(4, None).unwrap();
+        assert!(up.observing && up.detail.is_empty());
     }
 
     #[test]

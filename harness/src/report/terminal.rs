@@ -148,8 +148,8 @@ pub fn describe(rec: &Record) -> Option<String> {
         ),
         Record::Client(_) => return None,
         Record::Note(n) => match &n.node {
-            Some(node) => format!("{node}: note: {}", n.text),
-            None => format!("note: {}", n.text),
+            Some(node) => format!("{node}: {}", n.text),
+            None => n.text.clone(),
         },
         Record::Gap(g) => format!(
             "{}: {} record(s) of its {} (pid {}) never reached the trace, between {:.1} ms before and now",

@@ -148,3 +148,56 @@ fn check_judges_a_killed_run_and_says_it_did_not_end() {
     assert!(stdout.contains("detected_within[n1]"), "{}", text(&out));
     assert!(stdout.contains("timeline starts"), "{}", text(&out));
 }
+#[test]
+fn unwritable_report_and_out_paths_exit_2_before_any_lab_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = repo().join("suites/demo.yaml");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let cases: [(&[&str], String, &str); 4] = [
+        (&["--json"], dir.path().display().to_string(), "is a folder"),
+        (
+            &["--junit"],
+            dir.path().join("missing/junit.xml").display().to_string(),
+            "does not exist",
+        ),
+        (&["--out"], file.display().to_string(), "is not a folder"),
+        (
+            &["--out"],
+            file.join("sub").display().to_string(),
+            "cannot create",
+        ),
+    ];
+    for (flag, value, says) in cases {
+        let out = faultline()
+            .arg("run")
+            .arg(&demo)
+            .args(flag)
+            .arg(&value)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag:?} {value}: {}",
+            text(&out)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(flag[0]) && err.contains(&value),
+            "{}",
+            text(&out)
+        );
+        assert!(err.contains(says), "{}", text(&out));
+        // Nothing was built: no lab line, no scenario title.
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("demo/freeze-is-caught"),
+            "{}",
+            text(&out)
+        );
+    }
+    assert!(
+        !dir.path().join("missing").exists(),
+        "a refused --junit creates no folder"
+    );
+}

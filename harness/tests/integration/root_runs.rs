@@ -98,9 +98,15 @@ fn root_demo_with_monitoring_disabled_fails_detected_within() {
 /// Starts the demo and returns the child and the run id once the timeline
 /// has started.
 fn start_demo() -> (std::process::Child, String, Vec<String>) {
+    start_demo_with(&[])
+}
+
+/// Starts the demo with `args` and returns once its fault is in effect.
+fn start_demo_with(args: &[&std::ffi::OsStr]) -> (std::process::Child, String, Vec<String>) {
     let mut child = faultline()
         .arg("run")
         .arg(repo().join("suites/demo.yaml"))
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -300,4 +306,164 @@ fn root_demo_passes_on_the_pure_cgroup_v2_path() {
     for id in run_ids(&stdout) {
         assert_eq!(leftovers(&id), Vec::<String>::new());
     }
+}
+
+/// Waits until no process of run `id` is left (they die with the harness).
+fn wait_for_no_process(id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while leftovers(id).iter().any(|l| l.starts_with("process")) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn root_kill_9_leaves_a_trace_that_check_reads_up_to_the_kill() {
+    if skip_unless_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, id, _) = start_demo_with(&["--out".as_ref(), dir.path().as_os_str()]);
+    // The watchdog fires ~0.75 s after the onset: let it land in the trace.
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for_no_process(&id);
+    let clean = faultline().arg("cleanup").output().unwrap();
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+
+    let trace = dir.path().join("demo/freeze-is-caught/trace.jsonl");
+    let lines = std::fs::read_to_string(&trace).unwrap_or_default();
+    assert!(lines.starts_with("{\"type\":\"header\""), "{lines}");
+    assert!(lines.contains("\"phase\":\"injected\""), "{lines}");
+    assert!(lines.contains("\"kind\":\"hang_detected\""), "{lines}");
+    assert!(!lines.contains("\"type\":\"end\""), "{lines}");
+
+    let check = faultline().arg("check").arg(&trace).output().unwrap();
+    let said = text(&check);
+    assert_ne!(check.status.code(), Some(0), "{said}");
+    assert!(said.contains("did not finish"), "{said}");
+    assert!(said.contains("PASS  detected_within[n1]"), "{said}");
+}
+
+#[test]
+fn root_a_live_runs_out_is_refused_and_a_reused_one_holds_nothing_stale() {
+    if skip_unless_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_args = ["--out".as_ref(), dir.path().as_os_str()];
+    let (mut first, id, _) = start_demo_with(&out_args);
+    let second = faultline()
+        .arg("run")
+        .arg(repo().join("suites/demo.yaml"))
+        .args(out_args)
+        .output()
+        .unwrap();
+    let said = text(&second);
+    assert_eq!(second.status.code(), Some(2), "{said}");
+    assert!(said.contains("in use by another faultline run"), "{said}");
+    assert!(said.contains("demo/freeze-is-caught"), "{said}");
+    assert_eq!(
+        run_ids(&String::from_utf8_lossy(&second.stdout)),
+        Vec::<String>::new(),
+        "the refused run built no lab: {said}"
+    );
+    assert_eq!(
+        first.wait().unwrap().code(),
+        Some(0),
+        "the first run is unharmed"
+    );
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+
+    // What a killed run would leave: a bugcheck marker read at the next
+    // start as "rebooted from a bugcheck".
+    let kept = dir.path().join("demo/freeze-is-caught");
+    let state = kept.join("nodes/n1/state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("bugcheck.marker"), "stale").unwrap();
+    let again = faultline()
+        .arg("run")
+        .arg(repo().join("suites/demo.yaml"))
+        .args(out_args)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let trace = std::fs::read_to_string(kept.join("trace.jsonl")).unwrap();
+    assert_eq!(
+        trace.matches("\"kind\":\"node_rebooted\"").count(),
+        1,
+        "only the real bugcheck's reboot: {trace}"
+    );
+    for id in run_ids(&String::from_utf8_lossy(&again.stdout)) {
+        assert_eq!(leftovers(&id), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn root_ctrl_c_during_the_lab_build_exits_130_and_builds_no_further_lab() {
+    use std::os::unix::process::CommandExt;
+    if skip_unless_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: String = (1..=8)
+        .map(|i| format!("      n{i}:\n        hang_timeout: 1s\n"))
+        .collect();
+    let scenario = |name: &str| {
+        format!(
+            "  - name: {name}\n    nodes:\n{nodes}    checks:\n      - kind: recovery_action\n        node: n1\n        action: bugcheck\n"
+        )
+    };
+    let suite = write_suite(
+        dir.path(),
+        "big.yaml",
+        &format!(
+            "suite: big\nscenarios:\n{}{}",
+            scenario("first"),
+            scenario("second")
+        ),
+    );
+    let child = faultline()
+        .arg("run")
+        .arg(&suite)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // The build registers the run first thing: interrupt right after, as
+    // Ctrl-C does (the whole process group, the build's `ip` children too).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        let found = std::fs::read_dir("/run/faultline").ok().and_then(|dirs| {
+            dirs.flatten().find_map(|d| {
+                let reg = std::fs::read_to_string(d.path().join("harness")).ok()?;
+                (reg.split_whitespace().next()? == pid.to_string())
+                    .then(|| d.file_name().to_string_lossy().into_owned())
+            })
+        });
+        if let Some(id) = found {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no run registered");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    // Again every 2 ms until it exits, so that some land on the build's
+    // `ip` children whatever the timing.
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        // SAFETY: kill(2) on the process group of our own child.
+        unsafe { libc::kill(-(pid as i32), libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let out = child.wait_with_output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{said}");
+    assert!(
+        !said.contains("big/second"),
+        "a lab was started after the interrupt: {said}"
+    );
+    assert_eq!(leftovers(&id), Vec::<String>::new(), "{said}");
 }

@@ -380,9 +380,11 @@ pub struct Output {
 }
 
 /// Runs `program` with `args` to the end, capturing stdout and stderr;
-/// the exit status comes from the [`Reaper`].
+/// the exit status comes from the [`Reaper`]. The command runs in its own
+/// session: a Ctrl-C at the terminal reaches only the caller, which decides
+/// (a lab build or teardown is never cut short by a killed `ip`).
 pub fn run(program: &str, args: &[&str]) -> Result<Output, SpawnError> {
-    let spawn = Spawn::new(program).args(args);
+    let spawn = Spawn::new(program).args(args).new_session();
     let mut child = spawn.launch(Stdio::piped(), Stdio::piped(), true)?;
     let pid = child.id() as i32;
     let exit = Reaper::global().watch(pid);
