@@ -9,6 +9,7 @@
 pub mod cgroup;
 pub mod fault;
 pub mod freeze;
+pub mod helper;
 pub mod host;
 pub mod link;
 pub mod netns;

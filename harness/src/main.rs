@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use faultline::checks::{judge, ScenarioResult, Verdict};
 use faultline::exit;
 use faultline::lab::chain;
-use faultline::plan::SuitePlan;
+use faultline::plan::{FaultKind, SuitePlan};
 use faultline::report::{self, terminal::Terminal};
 use faultline::runner::{run_scenario, scenario_out, RunError, RunOptions};
 use faultline::suite::{load_suite, SuiteError};
@@ -73,8 +73,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
-    /// Show what this host supports.
+    /// Show what this host supports, and which fault kinds it can run.
     Doctor,
+    /// A fault's helper process (spinner, leaker, lock holder, scanner),
+    /// started by the runner inside a node; not for people.
+    #[command(hide = true)]
+    Helper {
+        /// The helper's name and arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Remove what killed runs left behind (runs whose harness is alive are
     /// left alone).
     Cleanup {
@@ -114,6 +122,7 @@ fn main() -> ExitCode {
             junit,
         } => cmd_check(&traces, json, junit),
         Command::Doctor => cmd_doctor(),
+        Command::Helper { args } => faultline_faults::helper::main(&args),
         Command::Cleanup { dry_run } => cmd_cleanup(dry_run),
     };
     ExitCode::from(code as u8)
@@ -150,12 +159,26 @@ fn default_agent() -> PathBuf {
 }
 
 /// What `run` needs of the host; a missing piece is exit 3.
-fn preflight(agent: &Path) -> Result<CgroupHost, String> {
-    let missing: Vec<String> = faultline_faults::host::probe_host()
-        .into_iter()
+fn preflight(agent: &Path, plans: &[SuitePlan]) -> Result<CgroupHost, String> {
+    let probes = faultline_faults::host::probe_host();
+    let mut missing: Vec<String> = probes
+        .iter()
         .filter(|p| p.required && !p.ok)
         .map(|p| format!("{}: {}", p.name, p.detail))
         .collect();
+    let mut kinds: Vec<FaultKind> = plans
+        .iter()
+        .flat_map(|p| &p.scenarios)
+        .flat_map(|s| &s.faults)
+        .map(|f| f.kind())
+        .collect();
+    kinds.sort_by_key(|k| k.name());
+    kinds.dedup();
+    for k in kinds {
+        if let Err(why) = k.available(&probes) {
+            missing.push(format!("fault `{}` needs {why}", k.name()));
+        }
+    }
     if !missing.is_empty() {
         return Err(format!(
             "this host lacks what faultline needs (see `faultline doctor`):\n  {}",
@@ -187,7 +210,7 @@ fn cmd_run(
         return exit::INVALID_INPUT;
     }
     let agent = agent.unwrap_or_else(default_agent);
-    let host = match preflight(&agent) {
+    let host = match preflight(&agent, &plans) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
@@ -396,6 +419,13 @@ fn cmd_doctor() -> i32 {
             p.detail,
             if p.required { "" } else { " (optional)" }
         );
+    }
+    println!("\nfault kinds:");
+    for def in faultline::suite::faults::FAULTS {
+        match def.kind.available(&probes) {
+            Ok(()) => println!("ok      {:<16} {}", def.name, def.doc),
+            Err(why) => println!("absent  {:<16} needs {why}", def.name),
+        }
     }
     if missing {
         println!("\nthis host cannot run faultline suites");

@@ -31,6 +31,10 @@ pub(crate) fn build_fault(
         service: &lab_node.service,
         switch: &lab.switch,
         client: lab.client.as_ref().map(|c| c.path()),
+        target: lab_node,
+        lab,
+        helper: std::env::current_exe()
+            .map_err(|e| format!("cannot find this binary for fault helpers: {e}"))?,
     };
     fault.build(&site)
 }

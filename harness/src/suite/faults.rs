@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use faultline_faults::cgroup::Cgroup;
 use faultline_faults::fault::Fault;
 use faultline_faults::freeze::Freeze;
+use faultline_faults::host::Probe;
 use faultline_faults::link::LinkDown;
 use faultline_faults::netns::NetNs;
 
@@ -36,6 +37,14 @@ pub struct FaultSite<'a> {
     pub switch: &'a NetNs,
     /// The run's client namespace, when the scenario is a cluster.
     pub client: Option<PathBuf>,
+    /// The target node as the lab built it (its namespace, folder, every
+    /// cgroup of it), for faults that need more than the above.
+    pub target: &'a crate::lab::LabNode,
+    /// The whole lab (every node, the switch), for faults between nodes.
+    pub lab: &'a crate::lab::Lab,
+    /// The program that runs a fault's helper processes (`faultline
+    /// helper NAME ...`, see `faultline_faults::helper`): this binary.
+    pub helper: PathBuf,
 }
 
 /// Assembles a fault from its plan and the lab's facts (an error says why
@@ -57,6 +66,10 @@ pub struct FaultDef {
     pub needs_cluster: bool,
     /// Whether it hangs the node's service (the watchdog must fire).
     pub hangs_service: bool,
+    /// The host probes (`faultline doctor`, `faultline_faults::host`) it
+    /// cannot run without: a suite using it on a host lacking one exits 3
+    /// naming it, before any lab is built.
+    pub requires: &'static [&'static str],
     /// A fault of this kind as a suite writes it (node `n1`), for tests and
     /// docs.
     pub example: &'static str,
@@ -96,6 +109,26 @@ impl FaultKind {
     pub fn parse(name: &str) -> Option<FaultKind> {
         FAULTS.iter().find(|d| d.name == name).map(|d| d.kind)
     }
+
+    /// Whether this host can run the kind, from the host's probes: `Err`
+    /// names each missing capability and why.
+    pub fn available(self, probes: &[Probe]) -> Result<(), String> {
+        let missing: Vec<String> = self
+            .def()
+            .requires
+            .iter()
+            .filter_map(|name| match probes.iter().find(|p| p.name == *name) {
+                Some(p) if p.ok => None,
+                Some(p) => Some(format!("{name}: {}", p.detail)),
+                None => Some(format!("{name}: not probed")),
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("; "))
+        }
+    }
 }
 
 impl FaultPlan {
@@ -116,6 +149,7 @@ static FREEZE: FaultDef = FaultDef {
     params: &[],
     needs_cluster: false,
     hangs_service: true,
+    requires: &["freezer"],
     example: "{ kind: freeze, node: n1, at: 1s, for: 2s }",
     parse: |_| Some(FaultSpec::Freeze),
     targets: on_node,
@@ -133,6 +167,7 @@ static LINK_DOWN: FaultDef = FaultDef {
     params: &["network"],
     needs_cluster: false,
     hangs_service: false,
+    requires: &["netns"],
     example: "{ kind: link_down, node: n1, network: all, at: 1s, for: 2s }",
     parse: |p| {
         let networks = p.choice(
@@ -177,6 +212,7 @@ static FORGED_POISON: FaultDef = FaultDef {
     params: &[],
     needs_cluster: true,
     hangs_service: false,
+    requires: &["netns"],
     example: "{ kind: forged_poison, node: n1, at: 1s, for: 1s }",
     parse: |_| Some(FaultSpec::ForgedPoison),
     targets: on_node,
