@@ -26,11 +26,24 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Binds `path` and starts forwarding records to `tx`.
-    pub fn start(path: &Path, tx: Sender<Record>) -> std::io::Result<Collector> {
+    /// Binds `path` and starts forwarding records to `tx`. With
+    /// `queue_ns`, the socket is created in that network namespace (one of
+    /// the run's) after raising its `net.unix.max_dgram_qlen` to
+    /// [`QUEUE_LEN`]: a datagram socket's queue is as long as its creator's
+    /// namespace says (10 by default), and agents that find it full drop
+    /// their records, so a busy moment (every node starting at once on a
+    /// loaded host) would leave gaps. The host's own setting is untouched.
+    pub fn start(
+        path: &Path,
+        tx: Sender<Record>,
+        queue_ns: Option<&Path>,
+    ) -> std::io::Result<Collector> {
         let mut seqs = Sequences::new(monotonic_ns());
         let _ = std::fs::remove_file(path);
-        let sock = UnixDatagram::bind(path)?;
+        let sock = match queue_ns {
+            Some(ns) => bind_in(ns, path)?,
+            None => UnixDatagram::bind(path)?,
+        };
         sock.set_read_timeout(Some(Duration::from_millis(50)))?;
         set_rcvbuf(&sock, 4 << 20);
         let stop = Arc::new(AtomicBool::new(false));
@@ -138,6 +151,27 @@ impl Sequences {
     }
 }
 
+/// How many datagrams the collector's socket queues before senders see it
+/// full.
+pub const QUEUE_LEN: u32 = 4096;
+
+/// Binds `path` from a thread inside the namespace `ns`, whose datagram
+/// queue length is raised to [`QUEUE_LEN`] first.
+fn bind_in(ns: &Path, path: &Path) -> std::io::Result<UnixDatagram> {
+    let (ns, path) = (ns.to_path_buf(), path.to_path_buf());
+    std::thread::Builder::new()
+        .name("faultline-collector-bind".into())
+        .spawn(move || {
+            faultline_sys::netns::enter(&ns).map_err(std::io::Error::other)?;
+            let qlen = "/proc/sys/net/unix/max_dgram_qlen";
+            std::fs::write(qlen, QUEUE_LEN.to_string())
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {qlen}: {e}")))?;
+            UnixDatagram::bind(&path)
+        })?
+        .join()
+        .map_err(|_| std::io::Error::other("the collector's bind thread panicked"))?
+}
+
 fn set_rcvbuf(sock: &UnixDatagram, bytes: i32) {
     use std::os::fd::AsRawFd;
     // SAFETY: setsockopt on a valid fd with a pointer to a live i32.
@@ -232,7 +266,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("trace.sock");
         let (tx, rx) = crossbeam_channel::unbounded();
-        let c = Collector::start(&path, tx).unwrap();
+        let c = Collector::start(&path, tx, None).unwrap();
         let sender = UnixDatagram::unbound().unwrap();
         let now = monotonic_ns();
         for (seq, t) in [(1, now + 1), (3, now + 3)] {
@@ -259,5 +293,35 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(c.stop(), 1, "one malformed datagram");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Regression: with the host's queue of 10 datagrams, agents starting
+    /// together on a loaded host dropped records (gaps in the seed suites).
+    #[test]
+    fn root_the_socket_made_in_a_run_namespace_queues_thousands() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let name = format!("fl-test-collector-{}", std::process::id());
+        let ns = faultline_faults::netns::NetNs::create(&name).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.sock");
+        let bound = bind_in(&ns.path(), &path);
+        let queued = bound.map(|sock| {
+            let sender = UnixDatagram::unbound().unwrap();
+            sender.set_nonblocking(true).unwrap();
+            let n = (0..1000)
+                .take_while(|_| sender.send_to(b"x", &path).is_ok())
+                .count();
+            drop(sock);
+            n
+        });
+        ns.delete().unwrap();
+        // The host's default queues 10; past that, one sender is bounded
+        // by its own send buffer (a few hundred small datagrams).
+        let queued = queued.unwrap();
+        assert!(queued > 100, "the queue filled up after {queued} datagrams");
     }
 }

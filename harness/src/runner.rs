@@ -137,15 +137,16 @@ pub fn run_scenario(
         });
         RunError::Host(what)
     };
-    let collector = match Collector::start(&lab.trace_socket(), tx.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            return Err(fail(
-                &mut sink,
-                format!("cannot bind the trace socket: {e}"),
-            ))
-        }
-    };
+    let collector =
+        match Collector::start(&lab.trace_socket(), tx.clone(), Some(&lab.switch.path())) {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(fail(
+                    &mut sink,
+                    format!("cannot bind the trace socket: {e}"),
+                ))
+            }
+        };
     let exits = Reaper::global().subscribe();
     let observers = match Observers::start(&lab, plan, &tx) {
         Ok(o) => o,
