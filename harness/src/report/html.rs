@@ -444,16 +444,40 @@ mod tests {
     }
 
     #[test]
-    fn failures_come_before_passes_and_figures_are_shown() {
-        let html = page(&cluster_run());
-        let fail = html.find(r#"<td class="label">no_detection</td>"#).unwrap();
-        let conflict = html
-            .find(r#"<td class="label">no_ip_conflict[sql]</td>"#)
-            .unwrap();
-        assert!(fail < conflict || html[conflict..].contains("fail"));
-        assert!(html.contains("detections = 1"), "{html}");
+    fn failures_then_inconclusive_then_expected_failures_then_passes() {
+        let sample = crate::report::tests::sample();
+        let mut r = sample[0].clone();
+        // pass, xfail, fail, inconclusive, inconclusive in plan order.
+        r.checks.extend(sample[1].checks.iter().cloned());
+        r.checks.extend(sample[2].checks.iter().cloned());
+        let html = report(
+            "r",
+            &[ScenarioInput {
+                result: &r,
+                trace: None,
+                files: Vec::new(),
+            }],
+        );
+        let order: Vec<&str> = html
+            .split(r#"<td class="label">"#)
+            .skip(1)
+            .filter_map(|s| s.split('<').next())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "no_detection",
+                "detected_within[n1]",
+                "no_ip_conflict[sql]",
+                "recovery_action[n1]",
+                "detected_within[n1]"
+            ]
+        );
+        assert!(html.contains(r#"<span class="badge inconclusive">"#));
+        assert!(html.contains("latency_ms = 900.4<br/>overshoot_ms = 0.4"));
+        // The summary row carries the key figures.
         assert!(
-            html.contains(r##"<a href="#s0-unit-s">unit/s</a>"##),
+            html.contains(r#"<td class="num">900.4 ms</td><td class="num">0.400 ms</td>"#),
             "{html}"
         );
     }
@@ -468,7 +492,9 @@ mod tests {
         );
         assert!(html.contains(r#"<a href="unit/s/trace.jsonl">"#));
         assert!(html.contains(r#"<a href="unit/s/nodes/n2/cluster.log">"#));
-        assert!(html.contains(r#"class="unobserved" "#) || html.contains("class=\"unobserved\""));
+        // The client observer's down span is hatched.
+        assert!(html.contains(r#"<title>the client observer was not observing</title>"#));
+        assert!(html.contains(r##"<a href="#s0-unit-s">unit/s</a>"##));
         assert!(html.contains("The run as the terminal told it"));
     }
 
