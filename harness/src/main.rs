@@ -235,7 +235,7 @@ fn cmd_run(
     };
     let mut term = Terminal::default();
     let mut results: Vec<ScenarioResult> = Vec::new();
-    // Per result: its trace and scenario folder, for report.html.
+    // Per result: its trace and trace file, for report.html.
     let mut drawn: Vec<(Option<faultline::trace::Trace>, Option<PathBuf>)> = Vec::new();
     let mut code = exit::PASS;
     'suites: for plan in &plans {
@@ -254,7 +254,8 @@ fn cmd_run(
                     }
                     results.push(result);
                     let interrupted = finished.interrupted;
-                    drawn.push((out.is_some().then_some(finished.trace), opts.out.clone()));
+                    let file = opts.out.as_ref().map(|o| o.join("trace.jsonl"));
+                    drawn.push((out.is_some().then_some(finished.trace), file));
                     if let Some(sig) = interrupted {
                         term.line(&format!(
                             "interrupted by signal {sig}: run {} torn down",
@@ -300,7 +301,7 @@ fn cmd_run(
         let path = out.join("report.html");
         let traces: Vec<_> = drawn
             .iter()
-            .map(|(t, dir)| (t.as_ref(), dir.as_deref()))
+            .map(|(t, file)| (t.as_ref(), file.as_deref()))
             .collect();
         if let Err(c) = write_html(&path, &results, &traces) {
             return c;
@@ -396,8 +397,8 @@ fn write_reports(
 }
 
 /// Writes `report.html` to `path`: each result drawn from its trace, with
-/// links (relative to `path`'s folder) to the files that exist in the
-/// trace's folder.
+/// links (relative to `path`'s folder) to the trace file and to the files
+/// that exist beside it.
 fn write_html(
     path: &Path,
     results: &[ScenarioResult],
@@ -412,8 +413,10 @@ fn write_html(
     let inputs: Vec<report::html::ScenarioInput> = results
         .iter()
         .zip(traces)
-        .map(|(result, (trace, dir))| {
-            let folder = dir
+        .map(|(result, (trace, file))| {
+            let name = file.and_then(Path::file_name);
+            let folder = file
+                .and_then(Path::parent)
                 .map(|d| {
                     if d.as_os_str().is_empty() {
                         Path::new(".")
@@ -429,6 +432,10 @@ fn write_html(
             let files = match (trace, folder, rel) {
                 (Some(t), Some(folder), Some(rel)) => report::html::expected_files(t)
                     .into_iter()
+                    .map(|(f, what)| match name {
+                        Some(n) if f == "trace.jsonl" => (n.to_string_lossy().into_owned(), what),
+                        _ => (f, what),
+                    })
                     .filter(|(f, _)| folder.join(f).exists())
                     .map(|(f, what)| (rel.join(f).display().to_string(), what))
                     .collect(),
@@ -486,7 +493,7 @@ fn cmd_check(
         let drawn: Vec<_> = loaded
             .iter()
             .zip(traces)
-            .map(|(t, p)| (Some(t), p.parent()))
+            .map(|(t, p)| (Some(t), Some(p.as_path())))
             .collect();
         if let Err(c) = write_html(path, &results, &drawn) {
             return c;

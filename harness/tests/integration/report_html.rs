@@ -101,6 +101,10 @@ fn report_of_saved_demo_and_seed_runs_opens_in_chromium_without_errors() {
     assert!(opened.dom.contains(">client → sql</text>"));
     assert!(opened.dom.contains(">0x9E</text>"));
     assert!(opened.dom.contains("failover_within[sql]"));
+    // The traces are linked by their own names, from the page's folder.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches(r#"<a href="../"#).count(), 2, "{html}");
+    assert!(html.contains("/data/bugcheck-fences.jsonl\""));
     assert_eq!(broken_links(&page), Vec::<String>::new());
 }
 
