@@ -399,7 +399,19 @@ fn lane_frame(s: &mut Svg, y: f64, h: f64, label: &str, colour: &str, kind: &str
         y + 4.0,
         h - 8.0
     ));
-    s.text(14.0, y + h / 2.0 + 4.0, "start", "lane-label", label);
+    // The label column holds about 26 characters; a longer name is cut,
+    // whole in its tooltip.
+    let shown: String = if label.chars().count() > 26 {
+        label.chars().take(25).chain(['…']).collect()
+    } else {
+        label.to_string()
+    };
+    s.raw(&format!(
+        r#"<text class="lane-label" x="14" y="{:.1}"><title>{}</title>{}</text>"#,
+        y + h / 2.0 + 4.0,
+        esc(label),
+        esc(&shown)
+    ));
 }
 
 fn axis(s: &mut Svg, sc: &Scale, height: f64) {
@@ -464,11 +476,25 @@ mod tests {
         assert_eq!(svg.matches(r#"class="hb""#).count(), 7);
         assert!(svg.contains(">0x9E</text>"), "{svg}");
         assert!(svg.contains(">fenced</text>"), "{svg}");
-        assert!(svg.contains(">10.77.0.100 (sql)</text>"));
+        assert!(svg.contains("<title>10.77.0.100 (sql)</title>10.77.0.100 (sql)</text>"));
         // Axis: 0 to 6 s in whole seconds.
         for sec in 0..=6 {
             assert!(svg.contains(&format!(">{sec}</text>")), "{sec}");
         }
+    }
+
+    #[test]
+    fn a_long_lane_name_is_cut_and_whole_in_its_tooltip() {
+        let mut s = Svg::new(10.0, 10.0, "t", "t");
+        let name = "a-node-with-a-name-far-too-long-for-the-column";
+        lane_frame(&mut s, 0.0, 20.0, name, "#000", "node");
+        let out = s.finish();
+        assert!(
+            out.contains(&format!(
+                "<title>{name}</title>a-node-with-a-name-far-to…</text>"
+            )),
+            "{out}"
+        );
     }
 
     #[test]

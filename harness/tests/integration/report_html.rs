@@ -97,8 +97,8 @@ fn report_of_saved_demo_and_seed_runs_opens_in_chromium_without_errors() {
     );
     assert_eq!(opened.dom.matches(r#"class="timeline""#).count(), 2);
     // The seed's cluster: three node lanes, the virtual IP, the client.
-    assert!(opened.dom.contains(">10.77.0.100 (sql)</text>"));
-    assert!(opened.dom.contains(">client → sql</text>"));
+    assert!(opened.dom.contains("</title>10.77.0.100 (sql)</text>"));
+    assert!(opened.dom.contains("</title>client → sql</text>"));
     assert!(opened.dom.contains(">0x9E</text>"));
     assert!(opened.dom.contains("failover_within[sql]"));
     // The traces are linked by their own names, from the page's folder.
