@@ -5,6 +5,8 @@ set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v chrt >/dev/null || need+=(util-linux)
+# Headless Chromium opens report.html in the report tests (Debian's package).
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

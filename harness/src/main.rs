@@ -34,7 +34,7 @@ enum Command {
         #[arg(required = true)]
         suites: Vec<PathBuf>,
         /// Keep each scenario's trace, event logs, cluster logs and dumps
-        /// under DIR/<suite>/<scenario>/.
+        /// under DIR/<suite>/<scenario>/, and draw them in DIR/report.html.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Write the results as JSON.
@@ -72,6 +72,10 @@ enum Command {
         /// Write the results as JUnit XML.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Draw the runs in one self-contained HTML page (timelines,
+        /// checks, links to the files beside each trace).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
     /// Show what this host supports, and which fault kinds it can run.
     Doctor,
@@ -120,7 +124,8 @@ fn main() -> ExitCode {
             traces,
             json,
             junit,
-        } => cmd_check(&traces, json, junit),
+            report,
+        } => cmd_check(&traces, json, junit, report),
         Command::Doctor => cmd_doctor(),
         Command::Helper { args } => faultline_faults::helper::main(&args),
         Command::Cleanup { dry_run } => cmd_cleanup(dry_run),
@@ -205,7 +210,7 @@ fn cmd_run(
         Ok(p) => p,
         Err(code) => return code,
     };
-    if let Err(e) = check_outputs(out.as_deref(), json.as_deref(), junit.as_deref()) {
+    if let Err(e) = check_outputs(out.as_deref(), json.as_deref(), junit.as_deref(), None) {
         eprintln!("error: {e}");
         return exit::INVALID_INPUT;
     }
@@ -230,6 +235,8 @@ fn cmd_run(
     };
     let mut term = Terminal::default();
     let mut results: Vec<ScenarioResult> = Vec::new();
+    // Per result: its trace and trace file, for report.html.
+    let mut drawn: Vec<(Option<faultline::trace::Trace>, Option<PathBuf>)> = Vec::new();
     let mut code = exit::PASS;
     'suites: for plan in &plans {
         for sc in &plan.scenarios {
@@ -246,7 +253,10 @@ fn cmd_run(
                         term.line(&format!("  trace, logs and dumps kept in {}", o.display()));
                     }
                     results.push(result);
-                    if let Some(sig) = finished.interrupted {
+                    let interrupted = finished.interrupted;
+                    let file = opts.out.as_ref().map(|o| o.join("trace.jsonl"));
+                    drawn.push((out.is_some().then_some(finished.trace), file));
+                    if let Some(sig) = interrupted {
                         term.line(&format!(
                             "interrupted by signal {sig}: run {} torn down",
                             finished.run_id
@@ -273,6 +283,7 @@ fn cmd_run(
                         error: Some(what),
                         checks: Vec::new(),
                     });
+                    drawn.push((None, None));
                     match e {
                         RunError::Out(_) if code == exit::PASS => code = exit::INVALID_INPUT,
                         RunError::Lab(_) | RunError::Host(_) => code = exit::HOST,
@@ -285,6 +296,17 @@ fn cmd_run(
     term.summary(&results);
     if let Err(c) = write_reports(&results, json.as_deref(), junit.as_deref()) {
         return c;
+    }
+    if let Some(out) = &out {
+        let path = out.join("report.html");
+        let traces: Vec<_> = drawn
+            .iter()
+            .map(|(t, file)| (t.as_ref(), file.as_deref()))
+            .collect();
+        if let Err(c) = write_html(&path, &results, &traces) {
+            return c;
+        }
+        term.line(&format!("report: {}", path.display()));
     }
     if code != exit::PASS {
         return code;
@@ -299,8 +321,9 @@ fn check_outputs(
     out: Option<&Path>,
     json: Option<&Path>,
     junit: Option<&Path>,
+    report: Option<&Path>,
 ) -> Result<(), String> {
-    for (flag, path) in [("--json", json), ("--junit", junit)] {
+    for (flag, path) in [("--json", json), ("--junit", junit), ("--report", report)] {
         let Some(path) = path else { continue };
         if path.is_dir() {
             return Err(format!(
@@ -373,9 +396,78 @@ fn write_reports(
     Ok(())
 }
 
-fn cmd_check(traces: &[PathBuf], json: Option<PathBuf>, junit: Option<PathBuf>) -> i32 {
+/// Writes `report.html` to `path`: each result drawn from its trace, with
+/// links (relative to `path`'s folder) to the trace file and to the files
+/// that exist beside it.
+fn write_html(
+    path: &Path,
+    results: &[ScenarioResult],
+    traces: &[(Option<&Trace>, Option<&Path>)],
+) -> Result<(), i32> {
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .canonicalize()
+        .ok();
+    let inputs: Vec<report::html::ScenarioInput> = results
+        .iter()
+        .zip(traces)
+        .map(|(result, (trace, file))| {
+            let name = file.and_then(Path::file_name);
+            let folder = file
+                .and_then(Path::parent)
+                .map(|d| {
+                    if d.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        d
+                    }
+                })
+                .and_then(|d| d.canonicalize().ok());
+            let rel = base
+                .as_deref()
+                .zip(folder.as_deref())
+                .and_then(|(b, f)| report::html::relative(b, f));
+            let files = match (trace, folder, rel) {
+                (Some(t), Some(folder), Some(rel)) => report::html::expected_files(t)
+                    .into_iter()
+                    .map(|(f, what)| match name {
+                        Some(n) if f == "trace.jsonl" => (n.to_string_lossy().into_owned(), what),
+                        _ => (f, what),
+                    })
+                    .filter(|(f, _)| folder.join(f).exists())
+                    .map(|(f, what)| (rel.join(f).display().to_string(), what))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            report::html::ScenarioInput {
+                result,
+                trace: *trace,
+                files,
+            }
+        })
+        .collect();
+    let html = report::html::report("faultline report", &inputs);
+    std::fs::write(path, html).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        exit::HOST
+    })
+}
+
+fn cmd_check(
+    traces: &[PathBuf],
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    report: Option<PathBuf>,
+) -> i32 {
+    if let Err(e) = check_outputs(None, json.as_deref(), junit.as_deref(), report.as_deref()) {
+        eprintln!("error: {e}");
+        return exit::INVALID_INPUT;
+    }
     let mut term = Terminal::default();
     let mut results = Vec::new();
+    let mut loaded = Vec::new();
     for path in traces {
         let trace = match Trace::load(path) {
             Ok(t) => t,
@@ -391,10 +483,21 @@ fn cmd_check(traces: &[PathBuf], json: Option<PathBuf>, junit: Option<PathBuf>) 
         }
         term.result(&result);
         results.push(result);
+        loaded.push(trace);
     }
     term.summary(&results);
     if let Err(c) = write_reports(&results, json.as_deref(), junit.as_deref()) {
         return c;
+    }
+    if let Some(path) = &report {
+        let drawn: Vec<_> = loaded
+            .iter()
+            .zip(traces)
+            .map(|(t, p)| (Some(t), Some(p.as_path())))
+            .collect();
+        if let Err(c) = write_html(path, &results, &drawn) {
+            return c;
+        }
     }
     if results.iter().any(|r| r.verdict == Verdict::Error) {
         exit::INVALID_INPUT

@@ -1,8 +1,12 @@
 //! Reports: views of judged runs. Each is a pure function of the results (and,
 //! for the terminal, of trace records as they arrive); none judges anything.
 
+pub mod html;
 pub mod junit;
+pub mod lanes;
+pub mod svg;
 pub mod terminal;
+pub mod timeline;
 
 use serde::Serialize;
 
@@ -13,6 +17,35 @@ use crate::checks::ScenarioResult;
 pub struct JsonReport<'a> {
     /// One per scenario run.
     pub scenarios: &'a [ScenarioResult],
+}
+
+/// The key figures every summary shows, in order: the measured key that
+/// checks report, and the column's title.
+pub const FIGURES: [(&str, &str); 4] = [
+    ("latency_ms", "latency"),
+    ("overshoot_ms", "overshoot"),
+    ("failover_ms", "failover"),
+    ("downtime_ms", "downtime"),
+];
+
+/// A scenario's [`FIGURES`] as text (`750.1 ms`), `None` where no check
+/// measured it; several checks measuring one (two nodes) are joined by ` / `.
+pub fn figures(r: &ScenarioResult) -> [Option<String>; 4] {
+    FIGURES.map(|(key, _)| {
+        let values: Vec<String> = r
+            .checks
+            .iter()
+            .filter_map(|c| c.measured.get(key))
+            .map(|v| {
+                if key == "overshoot_ms" {
+                    format!("{v:.3} ms")
+                } else {
+                    format!("{v:.1} ms")
+                }
+            })
+            .collect();
+        (!values.is_empty()).then(|| values.join(" / "))
+    })
 }
 
 /// Renders the `--json` document.

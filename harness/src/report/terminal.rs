@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use faultline_agent::events::{EventData, EventKind, BUGCHECK_CODE};
 
+use super::{figures, FIGURES};
 use crate::checks::{CheckResult, ScenarioResult, Verdict};
 use crate::plan::snake_name;
 use crate::trace::{FaultPhase, Record};
@@ -95,15 +96,12 @@ impl Terminal {
     }
 
     fn verdict_tag(&self, v: Verdict) -> String {
-        match v {
-            Verdict::Pass => self.paint("1;32", "pass"),
-            Verdict::Fail => self.paint("1;31", "fail"),
-            Verdict::Error => self.paint("1;33", "error"),
-            Verdict::Inconclusive => self.paint("1;35", "inconclusive"),
-        }
+        self.paint(verdict_colour(v), &snake_name(&v))
     }
 
-    /// The closing line over every scenario.
+    /// The closing lines over every scenario: the counts, then a table of
+    /// scenarios, verdicts and key figures ([`FIGURES`]; `-` where none was
+    /// measured).
     pub fn summary(&mut self, results: &[ScenarioResult]) {
         let count = |v| results.iter().filter(|r| r.verdict == v).count();
         self.line(&format!(
@@ -114,6 +112,62 @@ impl Terminal {
             count(Verdict::Inconclusive),
             count(Verdict::Error)
         ));
+        if results.is_empty() {
+            return;
+        }
+        let mut rows: Vec<[String; 6]> = vec![[
+            "scenario".into(),
+            "verdict".into(),
+            FIGURES[0].1.into(),
+            FIGURES[1].1.into(),
+            FIGURES[2].1.into(),
+            FIGURES[3].1.into(),
+        ]];
+        for r in results {
+            let f = figures(r).map(|v| v.unwrap_or_else(|| "-".into()));
+            let [a, b, c, d] = f;
+            rows.push([
+                format!("{}/{}", r.suite, r.name),
+                snake_name(&r.verdict),
+                a,
+                b,
+                c,
+                d,
+            ]);
+        }
+        let widths: Vec<usize> = (0..6)
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
+        self.line("");
+        for (n, row) in rows.iter().enumerate() {
+            let mut line = String::from(" ");
+            for (i, cell) in row.iter().enumerate() {
+                let pad = widths[i] - cell.chars().count();
+                let text = if i < 2 {
+                    format!("{cell}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{cell}", " ".repeat(pad))
+                };
+                let text = match (n, i) {
+                    (0, _) => self.paint("1", &text),
+                    (_, 1) => self.paint(verdict_colour(results[n - 1].verdict), &text),
+                    _ => text,
+                };
+                line.push(' ');
+                line.push_str(&text);
+                line.push(' ');
+            }
+            self.line(line.trim_end());
+        }
+    }
+}
+
+fn verdict_colour(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "1;32",
+        Verdict::Fail => "1;31",
+        Verdict::Error => "1;33",
+        Verdict::Inconclusive => "1;35",
     }
 }
 
@@ -223,4 +277,42 @@ pub fn describe(rec: &Record) -> Option<String> {
             s
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer the test can read after the terminal is done with it.
+    #[derive(Clone, Default)]
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_summary_ends_with_a_table_of_verdicts_and_figures() {
+        let out = Shared::default();
+        let mut t = Terminal::new(Box::new(out.clone()), false);
+        let mut results = crate::report::tests::sample();
+        results[1].checks[0]
+            .measured
+            .insert("downtime_ms".into(), 3858.04);
+        t.summary(&results);
+        let text = String::from_utf8(out.0.borrow().clone()).unwrap();
+        insta::assert_snapshot!(text);
+        let last = text.lines().last().unwrap();
+        let cells: Vec<&str> = last.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            ["demo/observer-died", "inconclusive", "-", "-", "-", "-"]
+        );
+    }
 }

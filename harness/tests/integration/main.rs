@@ -3,6 +3,7 @@
 //! them one at a time (.config/nextest.toml).
 
 mod cli;
+mod report_html;
 mod root_arp;
 mod root_observe;
 mod root_runs;
