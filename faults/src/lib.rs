@@ -24,4 +24,6 @@ pub mod udp_probe;
 pub use faultline_sys::{clock, process};
 
 #[cfg(test)]
+mod net_tests;
+#[cfg(test)]
 pub(crate) mod testutil;
