@@ -5,6 +5,8 @@ set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v chrt >/dev/null || need+=(util-linux)
+# The partition and loss faults: nftables tables in the run's switch namespace.
+command -v nft >/dev/null || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -29,6 +29,16 @@ pub struct Loss {
 }
 
 impl Loss {
+    /// The match of a random `percent` of the frames: `numgen random mod
+    /// 100 < N` (nft refuses `< 100`, so 100% is `<= 99`).
+    fn share(&self) -> String {
+        if self.percent >= 100 {
+            "numgen random mod 100 <= 99".into()
+        } else {
+            format!("numgen random mod 100 < {}", self.percent)
+        }
+    }
+
     fn rules(&self) -> Vec<String> {
         let names: Vec<String> = self.ports.iter().map(|p| format!("\"{p}\"")).collect();
         let set = format!("{{ {} }}", names.join(", "));
@@ -40,10 +50,7 @@ impl Loss {
             .flat_map(|dir| {
                 [
                     format!("{dir} {set} counter"),
-                    format!(
-                        "{dir} {set} numgen random mod 100 < {} counter drop",
-                        self.percent
-                    ),
+                    format!("{dir} {set} {} counter drop", self.share()),
                 ]
             })
             .collect()
@@ -89,7 +96,7 @@ impl Fault for Loss {
         let table = Table::new(self.switch.clone(), "bridge", unique_table_name("loss"));
         table.create("forward", &self.rules())?;
         let proof = table.counters().map_err(FaultError::from).and_then(|c| {
-            let needle = format!("numgen random mod 100 < {}", self.percent);
+            let needle = self.share();
             let lossy: Vec<&RuleCounter> = c.iter().filter(|c| c.rule.contains(&needle)).collect();
             if lossy.len() == if self.outgoing_too { 2 } else { 1 } {
                 let rules: Vec<&str> = lossy.iter().map(|c| c.rule.as_str()).collect();
@@ -189,6 +196,8 @@ mod tests {
                 "oifname { \"n1-pub\" } numgen random mod 100 < 10 counter drop",
             ]
         );
+        l.percent = 100;
+        assert!(l.rules()[1].contains("numgen random mod 100 <= 99 counter drop"));
         l.outgoing_too = false;
         assert_eq!(l.rules().len(), 2);
         l.percent = 0;
