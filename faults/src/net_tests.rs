@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::delay::Delay;
-use crate::fault::{Fault, FaultGuard};
+use crate::fault::Fault;
 use crate::loss::Loss;
 use crate::netns::NetNs;
 use crate::nft::nft;
