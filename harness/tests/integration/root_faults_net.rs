@@ -10,7 +10,7 @@ use crate::support::*;
 /// The `fault` records of a kept trace.
 fn fault_records(trace: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(trace)
-        .unwrap()
+        .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|r| r["type"] == "fault")
@@ -162,4 +162,64 @@ fn root_faults_net_delay_without_netem_exits_3_naming_sch_netem() {
         text(&out)
     );
     assert!(ids.is_empty(), "a lab was built: {ids:?}");
+}
+
+#[test]
+fn root_faults_net_ctrl_c_during_a_partition_heals_it_and_leaves_nothing() {
+    if skip_unless_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write_suite(
+        dir.path(),
+        "cut.yaml",
+        "\
+suite: cut
+defaults: { hang_timeout: 2s, node_heartbeat: 200ms }
+scenarios:
+  - name: held
+    duration: 30s
+    nodes: { n1: {}, n2: {} }
+    faults:
+      - { kind: partition, sides: [[n1]], network: all, at: 500ms, for: 20s }
+      - { kind: loss, network: all, percent: 5, at: 500ms, for: 20s }
+    checks:
+      - { kind: no_detection }
+",
+    );
+    let out = dir.path().join("out");
+    let mut child = faultline()
+        .arg("run")
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let trace = out.join("cut/held/trace.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while fault_records(&trace)
+        .iter()
+        .filter(|r| r["phase"] == "injected")
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "never injected");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{stdout}");
+    let healed: Vec<_> = fault_records(&trace)
+        .into_iter()
+        .filter(|r| r["phase"] == "healed")
+        .collect();
+    assert_eq!(healed.len(), 2, "{healed:?}");
+    for h in &healed {
+        assert!(h["evidence"].as_str().unwrap().contains("deleted"), "{h}");
+    }
+    assert_nothing_left(&run_ids(&stdout));
 }
