@@ -7,6 +7,8 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v chrt >/dev/null || need+=(util-linux)
 # Headless Chromium opens report.html in the report tests (Debian's package).
 command -v chromium >/dev/null || need+=(chromium)
+# The partition and loss faults: nftables tables in the run's switch namespace.
+command -v nft >/dev/null || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -88,13 +88,7 @@ pub fn probe_host() -> Vec<Probe> {
     probes.push(probe("sched-fifo", false, sched_fifo()));
     probes.push(probe("netns", true, netns()));
     probes.push(probe("fanotify", false, fanotify()));
-    probes.push(probe(
-        "nftables",
-        false,
-        run("nft", &["--version"])
-            .map(|out| out.stdout.trim().to_string())
-            .map_err(|e| e.to_string()),
-    ));
+    probes.push(probe("nftables", false, nftables()));
     probes.push(probe("netem", false, netem()));
     probes
 }
@@ -184,8 +178,37 @@ fn netem() -> Result<String, String> {
     let _ = ns.delete();
     match result {
         Ok(out) if out.status.success() => Ok("tc netem works".into()),
-        Ok(out) => Err(format!("tc netem failed: {}", out.stderr.trim())),
+        Ok(out) => Err(format!(
+            "the kernel has no netem (module sch_netem): `tc qdisc add ... netem` failed: {}",
+            out.stderr.trim()
+        )),
         Err(e) => Err(error_chain(&e)),
+    }
+}
+
+/// Whether `nft` exists and can add (and delete) a bridge-family table in
+/// a probe namespace, as the network faults do in a run's switch.
+fn nftables() -> Result<String, String> {
+    let version = run("nft", &["--version"])
+        .map(|out| out.stdout.trim().to_string())
+        .map_err(|e| {
+            format!(
+                "no `nft` program (Debian package nftables): {}",
+                error_chain(&e)
+            )
+        })?;
+    let ns = NetNs::create(&probe_ns_name("-nft")).map_err(|e| error_chain(&e))?;
+    let table = crate::nft::Table::new(ns.clone(), "bridge", "fl_probe".into());
+    let result = table
+        .create("forward", &["counter drop".into()])
+        .and_then(|()| table.delete());
+    let _ = ns.delete();
+    match result {
+        Ok(()) => Ok(format!("{version}; a bridge table in a namespace works")),
+        Err(e) => Err(format!(
+            "{version}, but a bridge table in a namespace fails: {}",
+            error_chain(&e)
+        )),
     }
 }
 

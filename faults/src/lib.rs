@@ -7,16 +7,23 @@
 #![deny(missing_docs)]
 
 pub mod cgroup;
+pub mod delay;
 pub mod fault;
 pub mod freeze;
 pub mod helper;
 pub mod host;
 pub mod link;
+pub mod loss;
 pub mod netns;
+pub mod nft;
+pub mod partition;
+pub mod udp_probe;
 
 /// The clock, process launch and reaping live in `faultline-sys`, which the
 /// agent shares; they are re-exported here for the harness.
 pub use faultline_sys::{clock, process};
 
+#[cfg(test)]
+mod net_tests;
 #[cfg(test)]
 pub(crate) mod testutil;

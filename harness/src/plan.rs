@@ -214,6 +214,15 @@ pub enum FaultKind {
     /// An intruder on the public network sends the node poison packets with
     /// a key that is not the cluster's: they must be rejected.
     ForgedPoison,
+    /// Sides of the network stop hearing each other (both ways, or the
+    /// first side's frames never reach the second): nftables on the switch.
+    Partition,
+    /// A share of the frames of a node's links (or of every link) is lost
+    /// at random: nftables on the switch.
+    Loss,
+    /// Frames leaving a node's interfaces are delayed: tc netem in its
+    /// namespace (only where the kernel has netem).
+    Delay,
 }
 
 /// A fault kind with its parameters: what a fault does, apart from where
@@ -230,6 +239,33 @@ pub enum FaultSpec {
     },
     /// See [`FaultKind::ForgedPoison`].
     ForgedPoison,
+    /// See [`FaultKind::Partition`].
+    Partition {
+        /// The sides the suite names; the nodes it does not name form one
+        /// more side, with the client.
+        sides: Vec<Vec<String>>,
+        /// The networks cut.
+        networks: Vec<Network>,
+        /// Only the first side's frames towards the second are dropped.
+        one_way: bool,
+    },
+    /// See [`FaultKind::Loss`].
+    Loss {
+        /// One node's links (`FaultPlan.node`), or every link when false.
+        every_node: bool,
+        /// The lossy networks.
+        networks: Vec<Network>,
+        /// The share of frames dropped, 1-100.
+        percent: u32,
+    },
+    /// See [`FaultKind::Delay`].
+    Delay {
+        /// The networks whose interfaces are slowed.
+        networks: Vec<Network>,
+        /// The added delay.
+        #[serde(with = "serde_text")]
+        delay: Duration,
+    },
 }
 
 impl FaultSpec {
@@ -239,6 +275,9 @@ impl FaultSpec {
             FaultSpec::Freeze => FaultKind::Freeze,
             FaultSpec::LinkDown { .. } => FaultKind::LinkDown,
             FaultSpec::ForgedPoison => FaultKind::ForgedPoison,
+            FaultSpec::Partition { .. } => FaultKind::Partition,
+            FaultSpec::Loss { .. } => FaultKind::Loss,
+            FaultSpec::Delay { .. } => FaultKind::Delay,
         }
     }
 }

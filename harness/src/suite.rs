@@ -12,6 +12,7 @@ use faultline_agent::events::RecoveryAction;
 pub mod checks;
 mod entries;
 pub mod faults;
+mod faults_net;
 mod params;
 mod raw;
 mod validate;
@@ -199,6 +200,8 @@ pub fn default_duration(nodes: &[NodePlan], faults: &[FaultPlan]) -> Duration {
 
 #[cfg(test)]
 mod limits_tests;
+#[cfg(test)]
+mod net_tests;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]

@@ -87,6 +87,7 @@ impl Validator {
             given,
             nodes,
             groups,
+            fault_node: None,
         }
     }
 
@@ -121,11 +122,18 @@ impl Validator {
         // fault itself when the kind is missing.
         let whole = Spanned::new(Value::List(Vec::new()), raw.referenced, raw.defined);
         let at_kind = kind.as_ref().map_or(&whole, |(k, _)| *k);
+        // A kind that lists `node` among its own parameters reads it itself
+        // (optional, or refused) and names the fault's node from them.
+        let own_node = def.is_some_and(|d| d.params.contains(&"node"));
         let mut p = self.params(owner.clone(), at_kind, COMMON_KEYS, &common, known, &[]);
-        let node = p.node("node");
+        let node = if own_node {
+            Some(None)
+        } else {
+            let node = p.node("node");
+            p.required("node", node).map(Some)
+        };
         let at = p.duration("at");
         let duration = p.duration("for");
-        let node = p.required("node", node);
         let at = p.required("at", at);
         let duration = p.required("for", duration);
         let def = def?;
@@ -144,8 +152,12 @@ impl Validator {
             .collect();
         let mut p = self.params(owner, at_kind, def.params, &own, known, &[]);
         let spec = (def.parse)(&mut p);
+        let node = match node? {
+            Some(node) => node,
+            None => p.fault_node.take()?,
+        };
         Some(FaultPlan {
-            node: node?,
+            node,
             at: at?,
             duration: duration?,
             spec: spec?,

@@ -18,6 +18,7 @@ use faultline_faults::host::Probe;
 use faultline_faults::link::LinkDown;
 use faultline_faults::netns::NetNs;
 
+use super::faults_net;
 use super::params::Params;
 use crate::plan::{FaultKind, FaultPlan, FaultSpec, Network};
 use crate::spoof::ForgedPoison;
@@ -83,7 +84,14 @@ pub struct FaultDef {
 }
 
 /// Every fault kind this build knows.
-pub static FAULTS: &[&FaultDef] = &[&FREEZE, &LINK_DOWN, &FORGED_POISON];
+pub static FAULTS: &[&FaultDef] = &[
+    &FREEZE,
+    &LINK_DOWN,
+    &FORGED_POISON,
+    &faults_net::PARTITION,
+    &faults_net::LOSS,
+    &faults_net::DELAY,
+];
 
 impl FaultKind {
     /// This kind's table entry.
@@ -92,6 +100,9 @@ impl FaultKind {
             FaultKind::Freeze => &FREEZE,
             FaultKind::LinkDown => &LINK_DOWN,
             FaultKind::ForgedPoison => &FORGED_POISON,
+            FaultKind::Partition => &faults_net::PARTITION,
+            FaultKind::Loss => &faults_net::LOSS,
+            FaultKind::Delay => &faults_net::DELAY,
         }
     }
 

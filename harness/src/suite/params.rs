@@ -24,6 +24,9 @@ pub struct Params<'a> {
     pub(super) given: &'a [(String, Spanned<Value>)],
     pub(super) nodes: &'a [&'a str],
     pub(super) groups: &'a [&'a str],
+    /// The node a fault names in its own parameters, for kinds that list
+    /// `node` among them (see [`Params::set_fault_node`]).
+    pub(super) fault_node: Option<String>,
 }
 
 /// A key's outcome: `None` when its value was wrong (the problem is
@@ -243,5 +246,103 @@ impl Params<'_> {
             ok &= self.v.node_ref(n, nodes);
         }
         ok.then(|| names.into_iter().map(|n| n.value).collect())
+    }
+
+    /// The scenario's nodes, in order.
+    pub fn scenario_nodes(&self) -> &[&str] {
+        self.nodes
+    }
+
+    /// For a fault kind that lists `node` among its own parameters (it
+    /// reads `node` itself, optional or refused): the node the fault is
+    /// recorded on, which the validator puts in `FaultPlan.node`.
+    pub fn set_fault_node(&mut self, node: String) {
+        self.fault_node = Some(node);
+    }
+
+    /// Records a problem of the whole value of `key` (given), where it is
+    /// written.
+    pub fn problem(&mut self, key: &str, message: String) {
+        match self.get(key).cloned() {
+            Some(v) => self.issue(&v, message),
+            None => {
+                let at = self.at;
+                self.issue(at, message);
+            }
+        }
+    }
+
+    /// A refusal of `key`, where it is written, when it is given.
+    pub fn refuse(&mut self, key: &str, why: &str) {
+        if let Some(v) = self.get(key).cloned() {
+            let message = format!("{} takes no `{key}`: {why}", self.owner);
+            self.issue(&v, message);
+        }
+    }
+
+    /// Lists of the scenario's nodes (a partition's `sides: [[n1], [n2,
+    /// n3]]`): each a non-empty list, no node named twice, every problem
+    /// reported where it is written.
+    pub fn node_sides(&mut self, key: &str) -> Field<Vec<Vec<String>>> {
+        let Some(v) = self.get(key).cloned() else {
+            return Some(None);
+        };
+        let example = format!("`{key}: [[n1], [n2, n3]]`");
+        let Value::List(sides) = &v.value else {
+            self.issue(
+                &v,
+                format!("`{key}` must be a list of lists of nodes, e.g. {example}"),
+            );
+            return None;
+        };
+        if sides.is_empty() {
+            self.issue(
+                &v,
+                format!("`{key}` must name at least one side, e.g. {example}"),
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut ok = true;
+        let nodes = self.nodes;
+        for side in sides {
+            let Value::List(items) = &side.value else {
+                self.v.issue(
+                    side,
+                    format!("each of `{key}` must be a list of nodes, e.g. {example}"),
+                );
+                ok = false;
+                continue;
+            };
+            if items.is_empty() {
+                self.v
+                    .issue(side, format!("a side of `{key}` must name a node"));
+                ok = false;
+                continue;
+            }
+            let mut names = Vec::new();
+            for item in items {
+                let Value::Scalar(Scalar::Str(name)) = &item.value else {
+                    self.v
+                        .issue(item, format!("each side of `{key}` must list node names"));
+                    ok = false;
+                    continue;
+                };
+                let spanned = Spanned::new(name.clone(), item.referenced, item.defined);
+                if !self.v.node_ref(&spanned, nodes) {
+                    ok = false;
+                } else if seen.contains(name) {
+                    self.v
+                        .issue(item, format!("node `{name}` is on two sides of `{key}`"));
+                    ok = false;
+                } else {
+                    seen.push(name.clone());
+                    names.push(name.clone());
+                }
+            }
+            out.push(names);
+        }
+        ok.then_some(Some(out))
     }
 }
