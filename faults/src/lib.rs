@@ -7,12 +7,15 @@
 #![deny(missing_docs)]
 
 pub mod cgroup;
+pub mod crash;
 pub mod fault;
 pub mod freeze;
 pub mod helper;
 pub mod host;
 pub mod link;
+pub mod lock;
 pub mod netns;
+pub mod scanner;
 
 /// The clock, process launch and reaping live in `faultline-sys`, which the
 /// agent shares; they are re-exported here for the harness.

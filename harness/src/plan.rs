@@ -214,6 +214,24 @@ pub enum FaultKind {
     /// An intruder on the public network sends the node poison packets with
     /// a key that is not the cluster's: they must be rejected.
     ForgedPoison,
+    /// An on-access scanner holds opens of the node's state folder (seed
+    /// 000): fanotify permission events answered late.
+    Scanner,
+    /// A process holds an exclusive lock on the node's database.
+    Lock,
+    /// The node's service is killed (SIGKILL).
+    Crash,
+}
+
+/// What a `scanner` stalls besides the opens it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScannerScope {
+    /// Only the processes whose opens it holds.
+    Operation,
+    /// Every process of the node, watchdog included (the seed's filter
+    /// driver spinning in the kernel).
+    Node,
 }
 
 /// A fault kind with its parameters: what a fault does, apart from where
@@ -230,6 +248,26 @@ pub enum FaultSpec {
     },
     /// See [`FaultKind::ForgedPoison`].
     ForgedPoison,
+    /// See [`FaultKind::Scanner`].
+    Scanner {
+        /// How long each open is held.
+        #[serde(with = "serde_text")]
+        hold: Duration,
+        /// Paths marked, relative to the node's folder.
+        paths: Vec<String>,
+        /// Paths whose opens pass at once, relative to the node's folder.
+        #[serde(default)]
+        exclude: Vec<String>,
+        /// What stalls while it holds.
+        scope: ScannerScope,
+    },
+    /// See [`FaultKind::Lock`].
+    Lock {
+        /// The kind of lock held.
+        lock: faultline_faults::lock::LockKind,
+    },
+    /// See [`FaultKind::Crash`].
+    Crash,
 }
 
 impl FaultSpec {
@@ -239,6 +277,9 @@ impl FaultSpec {
             FaultSpec::Freeze => FaultKind::Freeze,
             FaultSpec::LinkDown { .. } => FaultKind::LinkDown,
             FaultSpec::ForgedPoison => FaultKind::ForgedPoison,
+            FaultSpec::Scanner { .. } => FaultKind::Scanner,
+            FaultSpec::Lock { .. } => FaultKind::Lock,
+            FaultSpec::Crash => FaultKind::Crash,
         }
     }
 }
