@@ -408,6 +408,16 @@ pub enum CheckSpec {
         #[serde(default)]
         lost: Vec<String>,
     },
+    /// Every start of the node's service is followed by its
+    /// `service_started` within `within` (a start held before the watchdog
+    /// is armed, seed 000, is seen here).
+    ServiceReady {
+        /// The node.
+        node: String,
+        /// The longest acceptable time from a start to ready.
+        #[serde(with = "serde_text")]
+        within: Duration,
+    },
 }
 
 impl CheckSpec {
@@ -422,16 +432,17 @@ impl CheckSpec {
             | CheckSpec::RecoveryAction { .. }
             | CheckSpec::NoDetection { .. }
             | CheckSpec::Events { .. }
-            | CheckSpec::Quorum { .. } => None,
+            | CheckSpec::Quorum { .. }
+            | CheckSpec::ServiceReady { .. } => None,
         }
     }
 
     /// The node the check is about, if one.
     pub fn node(&self) -> Option<&str> {
         match self {
-            CheckSpec::DetectedWithin { node, .. } | CheckSpec::RecoveryAction { node, .. } => {
-                Some(node)
-            }
+            CheckSpec::DetectedWithin { node, .. }
+            | CheckSpec::RecoveryAction { node, .. }
+            | CheckSpec::ServiceReady { node, .. } => Some(node),
             CheckSpec::NoDetection { node } | CheckSpec::Events { node, .. } => node.as_deref(),
             CheckSpec::GroupState { node, .. } => node.as_deref(),
             CheckSpec::FailoverWithin { .. }

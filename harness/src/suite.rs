@@ -202,6 +202,8 @@ mod limits_tests;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
+mod svc_fault_tests;
+#[cfg(test)]
 mod table_tests;
 #[cfg(test)]
 mod tests;
