@@ -68,7 +68,7 @@ fn scanner_paths_must_stay_inside_the_node_folder() {
         "{ kind: scanner, node: n1, at: 1s, for: 2s }",
         "{ kind: no_detection }",
     );
-    assert_eq!(got, ["t.yaml:6:9: fault `scanner` needs `hold`"]);
+    assert_eq!(got, ["t.yaml:6:17: fault `scanner` needs `hold`"]);
 }
 
 #[test]
