@@ -12,7 +12,7 @@
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::clock::monotonic_ns;
@@ -233,6 +233,6 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
 
 /// The service's periodic work: open the database, lock it, read it all,
 /// close it.
-fn periodic_work(clusdb: &PathBuf) -> Result<(), String> {
+fn periodic_work(clusdb: &Path) -> Result<(), String> {
     db::read_locked(clusdb).map(drop).map_err(|e| e.to_string())
 }

@@ -199,7 +199,7 @@ pub fn perm_marks(fdinfo: &str) -> usize {
 }
 
 impl Scanner {
-    fn rel<'a>(&self, path: &'a str) -> String {
+    fn rel(&self, path: &str) -> String {
         Path::new(path)
             .strip_prefix(&self.root)
             .map(|p| p.display().to_string())

@@ -171,7 +171,7 @@ impl HelperChild {
         if self.ended.is_none() {
             self.ended = self.exit.recv_timeout(within).ok();
         }
-        self.ended.clone()
+        self.ended
     }
 
     /// Sends `signal`, waits up to `within` for the exit (SIGKILL after
@@ -190,7 +190,7 @@ impl HelperChild {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
             self.said.push(line);
         }
-        self.ended.clone()
+        self.ended
     }
 }
 
