@@ -248,7 +248,9 @@ impl Fault for Scanner {
         }
         let spawn = crate::helper::command(&self.program, "scanner", self.lifetime, &args)
             .netns(&self.netns)
-            .cgroup_procs(self.workload.procs_files());
+            .cgroup_procs(self.workload.procs_files())
+            // Gone with the harness at once; its own deadline covers the rest.
+            .parent_death_signal(libc::SIGKILL);
         let mut child = HelperChild::start(spawn).map_err(helper_err)?;
         let (_, ready) = child
             .expect(READY_WITHIN, "ready FD", |(_, l)| l.starts_with("ready "))
