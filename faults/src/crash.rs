@@ -145,3 +145,65 @@ impl FaultGuard for CrashGuard {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroup::CgroupHost;
+    use crate::process::{Reaper, Spawn};
+    use crate::testutil::{is_root, unique_name};
+    use std::path::Path;
+
+    #[test]
+    fn root_crash_kills_the_group_reads_it_back_and_heal_reports_no_restart() {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let host = CgroupHost::detect().unwrap();
+        let rel = Path::new("faultline").join(unique_name("crash"));
+        let group = host.create(&rel).unwrap();
+        let result = std::panic::catch_unwind(|| {
+            let fault = Crash {
+                service: group.clone(),
+            };
+            // Nothing to kill: refused, saying so.
+            let err = fault.inject().err().expect("an empty group cannot crash");
+            assert!(
+                err.to_string().contains("no process in the service cgroup"),
+                "{err}"
+            );
+            let pid = Spawn::new("sleep")
+                .arg("30")
+                .cgroup_procs(group.procs_files())
+                .spawn()
+                .unwrap();
+            let exit = Reaper::global().watch(pid);
+            let guard = fault.inject().unwrap();
+            let onset = guard.onset().clone();
+            assert!(onset.confirmed_ns >= onset.requested_ns);
+            assert!(
+                onset
+                    .evidence
+                    .starts_with(&format!("SIGKILL to service pid {pid}: pidfd readable")),
+                "{}",
+                onset.evidence
+            );
+            let status = exit.recv_timeout(Duration::from_secs(5)).unwrap();
+            assert!(!status.success(), "{status}");
+            let healed = guard.heal().unwrap();
+            assert!(
+                healed.evidence.contains("not restarted yet"),
+                "{}",
+                healed.evidence
+            );
+            assert!(group.pids().unwrap().is_empty());
+        });
+        let _ = group.kill_all();
+        group.remove().unwrap();
+        host.remove_if_empty(Path::new("faultline")).unwrap();
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
