@@ -212,6 +212,14 @@ impl ClusterDb {
     pub fn load(path: &Path) -> Result<Self, LoadError> {
         load_json(path)
     }
+
+    /// Parses the database's bytes, read from `path` by the caller.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, LoadError> {
+        serde_json::from_slice(bytes).map_err(|source| LoadError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
 }
 
 /// Reading a launch file or the configuration database failed.

@@ -1,7 +1,8 @@
 //! The `service` role, modelled on ClusSvc: reads the configuration database
 //! once at start, says hello to its watchdog, then every `hang_timeout / 4`
 //! (absolute deadlines, no drift) does its periodic work (open, read and
-//! close the database: a blocked open stalls it) and sends a heartbeat.
+//! lock, read and close the database, [`db`]: a held open or lock stalls
+//! it) and sends a heartbeat.
 //! On SIGTERM it tells the watchdog it is stopping and exits 0.
 //!
 //! With a `cluster` in the database it also runs the node's cluster side
@@ -11,16 +12,18 @@
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::clock::monotonic_ns;
 use crate::emit::{io_context, Emitter, Level};
 use crate::events::{RecoveryAction, ServiceStarted, ServiceStopping, Source};
-use crate::launch::{ClusterDb, NodeLaunch};
+use crate::launch::{ClusterDb, LoadError, NodeLaunch};
 use crate::protocol::{watchdog_socket_name, Message, MessageKind};
 use crate::sys::{self, SignalFd, Timer};
 use crate::StartError;
+
+mod db;
 
 /// The cluster-log component of the service.
 const COMPONENT: &str = "CS";
@@ -89,7 +92,15 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
     let launch = NodeLaunch::load(node_dir)?;
     let mut em = Emitter::open(&launch, Source::Service);
     let clusdb = launch.clusdb_path();
-    let db = match ClusterDb::load(&clusdb) {
+    // At start too the database is opened and locked: a scanner or a lock
+    // holding it holds the start (seed 000), before the watchdog is armed.
+    let db = match db::read_locked(&clusdb)
+        .map_err(|source| LoadError::Read {
+            path: clusdb.clone(),
+            source,
+        })
+        .and_then(|bytes| ClusterDb::parse(&clusdb, &bytes))
+    {
         Ok(db) => db,
         Err(e) => {
             em.log(Level::Err, COMPONENT, &format!("cannot start: {e}"));
@@ -220,9 +231,8 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
     }
 }
 
-/// The service's periodic work: open the database, read it all, close it.
-fn periodic_work(clusdb: &PathBuf) -> Result<(), String> {
-    std::fs::read(clusdb)
-        .map(drop)
-        .map_err(|e| format!("cannot read {}: {e}", clusdb.display()))
+/// The service's periodic work: open the database, lock it, read it all,
+/// close it.
+fn periodic_work(clusdb: &Path) -> Result<(), String> {
+    db::read_locked(clusdb).map(drop).map_err(|e| e.to_string())
 }

@@ -66,6 +66,15 @@ pub enum FaultError {
         /// What was read back.
         found: String,
     },
+    /// A helper process of the fault failed to start or to say it was ready.
+    #[error("{fault}: helper failed")]
+    Helper {
+        /// The fault, described.
+        fault: String,
+        /// Why.
+        #[source]
+        source: crate::helper::child::HelperError,
+    },
     /// Injecting failed, and undoing the partial injection failed too.
     #[error("cannot inject {fault}, and undoing it failed too ({undo})")]
     InjectUndo {

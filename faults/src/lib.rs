@@ -7,16 +7,19 @@
 #![deny(missing_docs)]
 
 pub mod cgroup;
+pub mod crash;
 pub mod delay;
 pub mod fault;
 pub mod freeze;
 pub mod helper;
 pub mod host;
 pub mod link;
+pub mod lock;
 pub mod loss;
 pub mod netns;
 pub mod nft;
 pub mod partition;
+pub mod scanner;
 pub mod udp_probe;
 
 /// The clock, process launch and reaping live in `faultline-sys`, which the

@@ -223,6 +223,24 @@ pub enum FaultKind {
     /// Frames leaving a node's interfaces are delayed: tc netem in its
     /// namespace (only where the kernel has netem).
     Delay,
+    /// An on-access scanner holds opens of the node's state folder (seed
+    /// 000): fanotify permission events answered late.
+    Scanner,
+    /// A process holds an exclusive lock on the node's database.
+    Lock,
+    /// The node's service is killed (SIGKILL).
+    Crash,
+}
+
+/// What a `scanner` stalls besides the opens it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScannerScope {
+    /// Only the processes whose opens it holds.
+    Operation,
+    /// Every process of the node, watchdog included (the seed's filter
+    /// driver spinning in the kernel).
+    Node,
 }
 
 /// A fault kind with its parameters: what a fault does, apart from where
@@ -266,6 +284,26 @@ pub enum FaultSpec {
         #[serde(with = "serde_text")]
         delay: Duration,
     },
+    /// See [`FaultKind::Scanner`].
+    Scanner {
+        /// How long each open is held.
+        #[serde(with = "serde_text")]
+        hold: Duration,
+        /// Paths marked, relative to the node's folder.
+        paths: Vec<String>,
+        /// Paths whose opens pass at once, relative to the node's folder.
+        #[serde(default)]
+        exclude: Vec<String>,
+        /// What stalls while it holds.
+        scope: ScannerScope,
+    },
+    /// See [`FaultKind::Lock`].
+    Lock {
+        /// The kind of lock held.
+        lock: faultline_faults::lock::LockKind,
+    },
+    /// See [`FaultKind::Crash`].
+    Crash,
 }
 
 impl FaultSpec {
@@ -278,6 +316,9 @@ impl FaultSpec {
             FaultSpec::Partition { .. } => FaultKind::Partition,
             FaultSpec::Loss { .. } => FaultKind::Loss,
             FaultSpec::Delay { .. } => FaultKind::Delay,
+            FaultSpec::Scanner { .. } => FaultKind::Scanner,
+            FaultSpec::Lock { .. } => FaultKind::Lock,
+            FaultSpec::Crash => FaultKind::Crash,
         }
     }
 }
@@ -406,6 +447,16 @@ pub enum CheckSpec {
         #[serde(default)]
         lost: Vec<String>,
     },
+    /// Every start of the node's service is followed by its
+    /// `service_started` within `within` (a start held before the watchdog
+    /// is armed, seed 000, is seen here).
+    ServiceReady {
+        /// The node.
+        node: String,
+        /// The longest acceptable time from a start to ready.
+        #[serde(with = "serde_text")]
+        within: Duration,
+    },
 }
 
 impl CheckSpec {
@@ -420,16 +471,17 @@ impl CheckSpec {
             | CheckSpec::RecoveryAction { .. }
             | CheckSpec::NoDetection { .. }
             | CheckSpec::Events { .. }
-            | CheckSpec::Quorum { .. } => None,
+            | CheckSpec::Quorum { .. }
+            | CheckSpec::ServiceReady { .. } => None,
         }
     }
 
     /// The node the check is about, if one.
     pub fn node(&self) -> Option<&str> {
         match self {
-            CheckSpec::DetectedWithin { node, .. } | CheckSpec::RecoveryAction { node, .. } => {
-                Some(node)
-            }
+            CheckSpec::DetectedWithin { node, .. }
+            | CheckSpec::RecoveryAction { node, .. }
+            | CheckSpec::ServiceReady { node, .. } => Some(node),
             CheckSpec::NoDetection { node } | CheckSpec::Events { node, .. } => node.as_deref(),
             CheckSpec::GroupState { node, .. } => node.as_deref(),
             CheckSpec::FailoverWithin { .. }

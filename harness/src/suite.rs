@@ -205,6 +205,8 @@ mod net_tests;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
+mod svc_fault_tests;
+#[cfg(test)]
 mod table_tests;
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 use crate::process::Spawn;
 
+pub mod child;
+pub mod lock;
+pub mod scanner;
+
 /// When a helper must have ended, whatever happens.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
@@ -39,7 +43,7 @@ impl Deadline {
 pub type HelperFn = fn(Deadline, &[String]) -> Result<(), String>;
 
 /// Every helper this build has, by name.
-pub static HELPERS: &[(&str, HelperFn)] = &[];
+pub static HELPERS: &[(&str, HelperFn)] = &[("scanner", scanner::run), ("lock", lock::run)];
 
 /// The command line that starts helper `name` with `args`, ending by itself
 /// after `lifetime`; the caller adds namespace, cgroup and output.

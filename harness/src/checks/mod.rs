@@ -7,6 +7,7 @@ mod detection;
 pub mod groups;
 mod membership;
 mod recovery;
+mod service;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use crate::trace::Trace;
 pub use detection::{detected_within, no_detection};
 pub use membership::{events, quorum};
 pub use recovery::recovery_action;
+pub use service::service_ready;
 pub use wire::{client_downtime, no_ip_conflict};
 
 /// A check's or scenario's outcome.
@@ -153,6 +155,7 @@ pub fn run_check(spec: &CheckSpec, trace: &Trace) -> CheckResult {
             must_not,
         } => events(spec, trace, node.as_deref(), must, must_not),
         CheckSpec::Quorum { held, lost } => quorum(spec, trace, held, lost),
+        CheckSpec::ServiceReady { node, within } => service_ready(spec, trace, node, *within),
     }
 }
 

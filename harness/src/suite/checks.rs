@@ -43,6 +43,7 @@ pub static CHECKS: &[&CheckDef] = &[
     &CLIENT_DOWNTIME,
     &EVENTS,
     &QUORUM,
+    &SERVICE_READY,
 ];
 
 impl CheckSpec {
@@ -58,6 +59,7 @@ impl CheckSpec {
             CheckSpec::ClientDowntime { .. } => &CLIENT_DOWNTIME,
             CheckSpec::Events { .. } => &EVENTS,
             CheckSpec::Quorum { .. } => &QUORUM,
+            CheckSpec::ServiceReady { .. } => &SERVICE_READY,
         }
     }
 
@@ -223,6 +225,22 @@ static QUORUM: CheckDef = CheckDef {
         Some(CheckSpec::Quorum {
             held: held?,
             lost: lost?,
+        })
+    },
+};
+
+static SERVICE_READY: CheckDef = CheckDef {
+    name: "service_ready",
+    doc: "every start of the node's service is followed by its service_started within `within`",
+    keys: &["node", "within"],
+    example: "{ kind: service_ready, node: n1, within: 1s }",
+    parse: |p| {
+        let node = p.node("node");
+        let within = p.duration("within");
+        let node = p.required("node", node);
+        Some(CheckSpec::ServiceReady {
+            node: node?,
+            within: p.required("within", within)?,
         })
     },
 };

@@ -11,16 +11,22 @@
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
+use faultline_agent::launch::CLUSDB_FILE;
 use faultline_faults::cgroup::Cgroup;
+use faultline_faults::crash::Crash;
 use faultline_faults::fault::Fault;
 use faultline_faults::freeze::Freeze;
 use faultline_faults::host::Probe;
 use faultline_faults::link::LinkDown;
+use faultline_faults::lock::{Lock, LockKind};
 use faultline_faults::netns::NetNs;
+use faultline_faults::scanner::{NodeStall, Scanner};
 
 use super::faults_net;
 use super::params::Params;
-use crate::plan::{FaultKind, FaultPlan, FaultSpec, Network};
+use crate::plan::{FaultKind, FaultPlan, FaultSpec, Network, ScannerScope};
 use crate::spoof::ForgedPoison;
 use crate::topology::{self, NodeIndex, CLUSTER_PORT};
 
@@ -91,6 +97,9 @@ pub static FAULTS: &[&FaultDef] = &[
     &faults_net::PARTITION,
     &faults_net::LOSS,
     &faults_net::DELAY,
+    &SCANNER,
+    &LOCK,
+    &CRASH,
 ];
 
 impl FaultKind {
@@ -103,6 +112,9 @@ impl FaultKind {
             FaultKind::Partition => &faults_net::PARTITION,
             FaultKind::Loss => &faults_net::LOSS,
             FaultKind::Delay => &faults_net::DELAY,
+            FaultKind::Scanner => &SCANNER,
+            FaultKind::Lock => &LOCK,
+            FaultKind::Crash => &CRASH,
         }
     }
 
@@ -236,6 +248,131 @@ static FORGED_POISON: FaultDef = FaultDef {
             target: SocketAddrV4::new(site.node.ip(Network::Public), CLUSTER_PORT),
             claimed_from: site.node.other_id(),
             to: site.node.id(),
+        }))
+    },
+};
+
+/// How long a fault's helper outlives the fault's window, so that it is
+/// healed (not expired) on time; it still ends by itself after this.
+const HELPER_MARGIN: Duration = Duration::from_secs(2);
+
+static SCANNER: FaultDef = FaultDef {
+    kind: FaultKind::Scanner,
+    name: "scanner",
+    doc: "an on-access scanner (fanotify FAN_OPEN_PERM) holds each open of `paths` \
+          (default: the node's state folder) for `hold`, except under `exclude`; \
+          `scope: node` also freezes every process of the node (seed 000)",
+    params: &["hold", "paths", "exclude", "scope"],
+    needs_cluster: false,
+    hangs_service: true,
+    requires: &["fanotify", "freezer"],
+    example: "{ kind: scanner, node: n1, at: 1s, for: 2s, hold: 2s, paths: [state], \
+              exclude: [state/cache], scope: operation }",
+    parse: |p| {
+        let hold = p.duration("hold");
+        let paths = p.rel_paths("paths");
+        let exclude = p.rel_paths("exclude");
+        let scope = p.choice(
+            "scope",
+            &[
+                ("operation", ScannerScope::Operation),
+                ("node", ScannerScope::Node),
+            ],
+        );
+        let hold = p.required("hold", hold);
+        Some(FaultSpec::Scanner {
+            hold: hold?,
+            paths: paths?.unwrap_or_else(|| vec!["state".into()]),
+            exclude: exclude?.unwrap_or_default(),
+            scope: scope?.unwrap_or(ScannerScope::Operation),
+        })
+    },
+    targets: on_node,
+    build: |f, site| {
+        let FaultSpec::Scanner {
+            hold,
+            paths,
+            exclude,
+            scope,
+        } = &f.spec
+        else {
+            return Err(format!("not a scanner fault: {:?}", f.spec));
+        };
+        let dir = &site.target.dir;
+        Ok(Box::new(Scanner {
+            root: dir.clone(),
+            marks: paths.iter().map(|p| dir.join(p)).collect(),
+            exclude: exclude.iter().map(|p| dir.join(p)).collect(),
+            hold: *hold,
+            program: site.helper.clone(),
+            lifetime: f.duration + HELPER_MARGIN,
+            netns: site.target.ns.path(),
+            workload: site.target.workload.clone(),
+            service: site.service.clone(),
+            freeze: (*scope == ScannerScope::Node).then(|| NodeStall {
+                node: site.target.node.clone(),
+                parts: vec![site.target.watchdog.clone(), site.target.workload.clone()],
+                service: site.service.clone(),
+            }),
+        }))
+    },
+};
+
+static LOCK: FaultDef = FaultDef {
+    kind: FaultKind::Lock,
+    name: "lock",
+    doc: "a process in the node holds an exclusive lock (`lock: flock|ofd|posix`) \
+          on the node's configuration database; the service blocks on it",
+    params: &["lock"],
+    needs_cluster: false,
+    hangs_service: true,
+    requires: &[],
+    example: "{ kind: lock, node: n1, at: 1s, for: 2s, lock: ofd }",
+    parse: |p| {
+        let lock = p.choice(
+            "lock",
+            &[
+                ("flock", LockKind::Flock),
+                ("ofd", LockKind::Ofd),
+                ("posix", LockKind::Posix),
+            ],
+        );
+        Some(FaultSpec::Lock {
+            lock: p.required("lock", lock)?,
+        })
+    },
+    targets: on_node,
+    build: |f, site| {
+        let FaultSpec::Lock { lock } = &f.spec else {
+            return Err(format!("not a lock fault: {:?}", f.spec));
+        };
+        Ok(Box::new(Lock {
+            kind: *lock,
+            file: site.target.dir.join("state").join(CLUSDB_FILE),
+            program: site.helper.clone(),
+            lifetime: f.duration + HELPER_MARGIN,
+            netns: site.target.ns.path(),
+            workload: site.target.workload.clone(),
+            service: site.service.clone(),
+        }))
+    },
+};
+
+static CRASH: FaultDef = FaultDef {
+    kind: FaultKind::Crash,
+    name: "crash",
+    doc: "the node's service is killed (SIGKILL); the supervisor restarts it (7031) \
+          and the watchdog's countdown stops with it: nothing to detect",
+    params: &[],
+    needs_cluster: false,
+    hangs_service: false,
+    requires: &[],
+    example: "{ kind: crash, node: n1, at: 1s, for: 1s }",
+    parse: |_| Some(FaultSpec::Crash),
+    targets: on_node,
+    build: |_, site| {
+        Ok(Box::new(Crash {
+            service: site.service.clone(),
         }))
     },
 };

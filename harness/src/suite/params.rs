@@ -219,6 +219,35 @@ impl Params<'_> {
         }
     }
 
+    /// A list of paths inside a node's folder: relative, without `..`,
+    /// at most 200 bytes each (absent: `None` inside).
+    pub fn rel_paths(&mut self, key: &str) -> Field<Vec<String>> {
+        let Some(items) = self.list(key)? else {
+            return Some(None);
+        };
+        let mut ok = true;
+        for p in &items {
+            let path = std::path::Path::new(&p.value);
+            let bad = if p.value.is_empty() || p.value.len() > 200 {
+                Some("must be 1-200 bytes")
+            } else if path.is_absolute() {
+                Some("must be relative to the node's folder")
+            } else if path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                Some("must stay inside the node's folder (no `..`)")
+            } else {
+                None
+            };
+            if let Some(why) = bad {
+                self.v.issue(p, format!("{key} entry `{}` {why}", p.value));
+                ok = false;
+            }
+        }
+        ok.then(|| Some(items.into_iter().map(|p| p.value).collect()))
+    }
+
     /// A list of event kinds (empty when absent).
     pub fn event_kinds(&mut self, key: &str) -> Option<Vec<EventKind>> {
         let names = self.list(key)?.unwrap_or_default();
