@@ -191,7 +191,9 @@ impl Default for NodeSettings {
             hang_timeout: Duration::from_secs(60),
             hang_recovery_action: RecoveryAction::Bugcheck,
             restart_delay: Duration::from_secs(2),
-            service_restart_delay: Duration::from_millis(500),
+            // Seed 002: "services are normally restarted after 60 seconds /
+            // 1 minute"; suites that want it shorter say so.
+            service_restart_delay: Duration::from_secs(60),
             node_heartbeat: default_node_heartbeat(),
             missed_heartbeats: default_missed(),
             arp_probe: true,

@@ -96,9 +96,10 @@ impl Cluster {
                         from: self.name_of(*from),
                         from_id: from.0,
                     };
-                    let mut ev = em.event(data).message(format!(
-                        "The Cluster service was terminated as requested by node {from}"
-                    ));
+                    // Seed 004: Error, ClusNet, 1118, this exact text.
+                    let mut ev = em
+                        .event(data)
+                        .message(crate::events::texts::terminated_as_requested(from.0));
                     debug_assert_eq!(ev.kind(), a.event_kind());
                     em.emit(&mut ev, Level::Err, "RGP");
                     self.shutdown("poisoned", em);
