@@ -369,6 +369,31 @@ pub enum CheckSpec {
         #[serde(default)]
         lost: Vec<String>,
     },
+    /// An event of `node` with modelled id `id` reads as the seeds quote
+    /// it: its text matches `text` (`*` stands for any run of characters),
+    /// and its event-log source and type are these when given.
+    EventText {
+        /// The node.
+        node: String,
+        /// The modelled event id (4870, 1228, 1001, 158 for 0x9E, ...).
+        id: u32,
+        /// The text, with `*` for values that vary (pids).
+        text: String,
+        /// The event-log source (`ClusNet`, `BugCheck`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        /// The event-log type (`Information`, `Warning`, `Error`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_type: Option<String>,
+    },
+    /// Event kinds that appear on `node` in this order (others may come
+    /// between them).
+    EventSequence {
+        /// The node.
+        node: String,
+        /// The kinds, in order.
+        kinds: Vec<EventKind>,
+    },
 }
 
 impl CheckSpec {
@@ -383,7 +408,9 @@ impl CheckSpec {
             | CheckSpec::RecoveryAction { .. }
             | CheckSpec::NoDetection { .. }
             | CheckSpec::Events { .. }
-            | CheckSpec::Quorum { .. } => None,
+            | CheckSpec::Quorum { .. }
+            | CheckSpec::EventText { .. }
+            | CheckSpec::EventSequence { .. } => None,
         }
     }
 
@@ -395,6 +422,7 @@ impl CheckSpec {
             }
             CheckSpec::NoDetection { node } | CheckSpec::Events { node, .. } => node.as_deref(),
             CheckSpec::GroupState { node, .. } => node.as_deref(),
+            CheckSpec::EventText { node, .. } | CheckSpec::EventSequence { node, .. } => Some(node),
             CheckSpec::FailoverWithin { .. }
             | CheckSpec::NoIpConflict { .. }
             | CheckSpec::ClientDowntime { .. }

@@ -4,6 +4,7 @@
 
 mod coverage;
 mod detection;
+mod eventlog;
 pub mod groups;
 mod membership;
 mod recovery;
@@ -153,6 +154,24 @@ pub fn run_check(spec: &CheckSpec, trace: &Trace) -> CheckResult {
             must_not,
         } => events(spec, trace, node.as_deref(), must, must_not),
         CheckSpec::Quorum { held, lost } => quorum(spec, trace, held, lost),
+        CheckSpec::EventText {
+            node,
+            id,
+            text,
+            source,
+            log_type,
+        } => eventlog::event_text(
+            spec,
+            trace,
+            node,
+            *id,
+            text,
+            source.as_deref(),
+            log_type.as_deref(),
+        ),
+        CheckSpec::EventSequence { node, kinds } => {
+            eventlog::event_sequence(spec, trace, node, kinds)
+        }
     }
 }
 

@@ -43,6 +43,8 @@ pub static CHECKS: &[&CheckDef] = &[
     &CLIENT_DOWNTIME,
     &EVENTS,
     &QUORUM,
+    &EVENT_TEXT,
+    &EVENT_SEQUENCE,
 ];
 
 impl CheckSpec {
@@ -58,6 +60,8 @@ impl CheckSpec {
             CheckSpec::ClientDowntime { .. } => &CLIENT_DOWNTIME,
             CheckSpec::Events { .. } => &EVENTS,
             CheckSpec::Quorum { .. } => &QUORUM,
+            CheckSpec::EventText { .. } => &EVENT_TEXT,
+            CheckSpec::EventSequence { .. } => &EVENT_SEQUENCE,
         }
     }
 
@@ -224,5 +228,54 @@ static QUORUM: CheckDef = CheckDef {
             held: held?,
             lost: lost?,
         })
+    },
+};
+
+static EVENT_TEXT: CheckDef = CheckDef {
+    name: "event_text",
+    doc: "an event of a node with a modelled id reads as the seeds quote it (`*` matches any run of characters)",
+    keys: &["node", "id", "text", "source", "type"],
+    example: "{ kind: event_text, node: n1, id: 1118, text: 'Cluster service was terminated as requested by Node *.', source: ClusNet, type: Error }",
+    parse: |p| {
+        let node = p.node("node");
+        let id = p.count("id", 1, 65535);
+        let text = p.string("text");
+        let source = p.string("source");
+        let log_type = p.choice(
+            "type",
+            &[
+                ("Information", "Information"),
+                ("Warning", "Warning"),
+                ("Error", "Error"),
+            ],
+        );
+        let node = p.required("node", node);
+        let id = p.required("id", id);
+        let text = p.required("text", text);
+        Some(CheckSpec::EventText {
+            node: node?,
+            id: id?,
+            text: text?,
+            source: source?,
+            log_type: log_type?.map(str::to_string),
+        })
+    },
+};
+
+static EVENT_SEQUENCE: CheckDef = CheckDef {
+    name: "event_sequence",
+    doc: "event kinds appear on a node in this order (others may come between)",
+    keys: &["node", "kinds"],
+    example: "{ kind: event_sequence, node: n2, kinds: [ip_conflict, group_online_failed] }",
+    parse: |p| {
+        let node = p.node("node");
+        let kinds = p.event_kinds("kinds");
+        let node = p.required("node", node);
+        let kinds = kinds?;
+        if kinds.is_empty() {
+            p.missing("`kinds`");
+            return None;
+        }
+        Some(CheckSpec::EventSequence { node: node?, kinds })
     },
 };
