@@ -452,3 +452,87 @@ fn a_killed_watchdog_is_restarted_and_rearmed_by_the_running_service() {
     });
     node.stop();
 }
+
+fn armed_timeout(e: &Event) -> u32 {
+    match &e.data {
+        EventData::WatchdogArmed(a) => a.timeout_ms,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Seed 001: "when the Cluster service stops for any reason, the ClusNet
+/// driver automatically turns off the countdown timer", and "processes the
+/// changes to these cluster properties only during the initialization of
+/// the Cluster service".
+#[test]
+fn a_crash_or_a_stop_turns_the_countdown_off_and_settings_change_only_at_a_restart() {
+    let mut node = Node::new(RecoveryAction::Terminate, 300, 1000);
+    let first = node.expect_kind(EventKind::ServiceStarted).pid;
+    let armed = node.expect_kind(EventKind::WatchdogArmed);
+    assert_eq!(armed_timeout(&armed), 300);
+    // A changed setting while the service runs: no effect.
+    let db = ClusterDb {
+        hang_timeout_ms: 700,
+        hang_recovery_action: RecoveryAction::Terminate,
+        service_restart_delay_ms: 1000,
+        cluster: None,
+    };
+    std::fs::write(
+        node.path().join("state/clusdb"),
+        serde_json::to_vec(&db).unwrap(),
+    )
+    .unwrap();
+    let running = node.collect_for(Duration::from_millis(500));
+    assert!(
+        running.iter().all(|e| e.kind() != EventKind::WatchdogArmed),
+        "re-armed without a restart: {}",
+        node.dump_seen()
+    );
+    // A crash: the countdown is switched off, nothing is detected while
+    // the service is down (1000 ms, more than three timeouts), 7031.
+    signal(first, libc::SIGKILL);
+    let down = node.collect_for(Duration::from_millis(900));
+    assert!(
+        down.iter().any(|e| e.kind() == EventKind::WatchdogDisarmed),
+        "{}",
+        node.dump_seen()
+    );
+    let term = down
+        .iter()
+        .find(|e| e.kind() == EventKind::ServiceTerminated)
+        .unwrap_or_else(|| panic!("no 7031: {}", node.dump_seen()));
+    assert_eq!(term.id, Some(7031));
+    assert!(
+        down.iter().all(|e| e.kind() != EventKind::HangDetected),
+        "a crashed service was taken for a hung one: {}",
+        node.dump_seen()
+    );
+    // The restart reads the new setting.
+    let second = node
+        .expect("the restarted service", |e| {
+            e.kind() == EventKind::ServiceStarted && e.pid != first
+        })
+        .pid;
+    let rearmed = node.expect("armed for the new service", |e| {
+        e.kind() == EventKind::WatchdogArmed && service_pid(e) == second
+    });
+    assert_eq!(armed_timeout(&rearmed), 700, "read at the restart");
+    // A clean stop: disarmed, no detection, no 7031.
+    signal(second, libc::SIGTERM);
+    let stopped = node.collect_for(Duration::from_millis(1600));
+    assert!(
+        stopped.iter().any(|e| matches!(&e.data,
+            EventData::WatchdogDisarmed(d) if d.reason == "service stopping")),
+        "{}",
+        node.dump_seen()
+    );
+    assert!(
+        stopped.iter().all(|e| !matches!(
+            e.kind(),
+            EventKind::HangDetected | EventKind::ServiceTerminated
+        )),
+        "{}",
+        node.dump_seen()
+    );
+    node.stop();
+}
