@@ -380,6 +380,16 @@ impl Watchdog {
                     &texts::watchdog_terminate_log(pid),
                 );
                 self.recent.event(ev);
+                // Seed 002's ClusNet 1228, the 2003 wording of the same act,
+                // logged as the service "is being terminated": before the kill.
+                let term = self
+                    .em
+                    .event(ServiceTerminating {
+                        service_pid: pid,
+                        timeout_s: secs,
+                    })
+                    .message(texts::clusnet_terminating(secs));
+                self.emit(term, Level::Err);
                 // Keep watching it: its death (the pidfd) is what ends the
                 // node heartbeats, and so tells the peers the node is gone.
                 if let Some((p, fd)) = self.service.as_ref() {
@@ -393,15 +403,6 @@ impl Watchdog {
                         }
                     }
                 }
-                // Seed 002's ClusNet 1228, the 2003 wording of the same act.
-                let term = self
-                    .em
-                    .event(ServiceTerminating {
-                        service_pid: pid,
-                        timeout_s: secs,
-                    })
-                    .message(texts::clusnet_terminating(secs));
-                self.emit(term, Level::Err);
             }
             RecoveryAction::Bugcheck => self.bugcheck(ev, hang, t_fire),
         }
