@@ -34,9 +34,9 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     left.len() >= last.len() && left.ends_with(last)
 }
 
-fn lost(spec: &CheckSpec, trace: &Trace, node: &str, why: String) -> CheckResult {
+fn lost(spec: &CheckSpec, trace: &Trace, node: &str, from: u64, why: String) -> CheckResult {
     let end = trace.end().unwrap_or_else(|| trace.last_t());
-    let gaps: Vec<_> = super::coverage::any_gaps_within(trace, 0, end)
+    let gaps: Vec<_> = super::coverage::any_gaps_within(trace, from, end)
         .into_iter()
         .filter(|g| g.node == node)
         .collect();
@@ -82,12 +82,7 @@ pub fn event_text(
         );
     }
     match with_id.first() {
-        None => lost(
-            spec,
-            trace,
-            node,
-            format!("no event {id} on `{node}`"),
-        ),
+        None => lost(spec, trace, node, 0, format!("no event {id} on `{node}`")),
         Some(e) => CheckResult::new(
             spec,
             Verdict::Fail,
@@ -139,11 +134,8 @@ pub fn event_sequence(
                         ""
                     }
                 );
-                return if earlier {
-                    CheckResult::new(spec, Verdict::Fail, why)
-                } else {
-                    lost(spec, trace, node, why)
-                };
+                // Records of the node lost after the last match may hold it.
+                return lost(spec, trace, node, after.map_or(0, |a| a.0), why);
             }
         }
     }
