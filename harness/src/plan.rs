@@ -385,6 +385,10 @@ pub enum CheckSpec {
         /// The event-log type (`Information`, `Warning`, `Error`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         log_type: Option<String>,
+        /// A cluster-log line the event carries (`LEVEL [COMPONENT] text`,
+        /// `*` as in `text`), e.g. seed 004's `ERR [RGP] ...`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<String>,
     },
     /// Event kinds that appear on `node` in this order (others may come
     /// between them).

@@ -88,13 +88,16 @@ impl Cluster {
                     .into()
                 }
                 Action::Poisoned { from } => {
+                    let mut cluster_log = Vec::new();
                     for (lvl, comp, text) in poison_log_lines(self.me, *from) {
                         em.log(lvl, comp, &text);
+                        cluster_log.push(format!("{} [{comp}] {text}", lvl.as_str()));
                     }
                     self.witness = None;
                     let data = Poisoned {
                         from: self.name_of(*from),
                         from_id: from.0,
+                        cluster_log,
                     };
                     // Seed 004: Error, ClusNet, 1118, this exact text.
                     let mut ev = em

@@ -138,6 +138,15 @@ event_table! {
 }
 
 impl EventData {
+    /// The cluster-log lines the event carries (`LEVEL [COMPONENT] text`),
+    /// for the kinds that carry them.
+    pub fn cluster_log(&self) -> &[String] {
+        match self {
+            EventData::Poisoned(p) => &p.cluster_log,
+            _ => &[],
+        }
+    }
+
     /// The resource group the event is about, for the kinds that have one.
     pub fn group(&self) -> Option<&str> {
         match self {
@@ -458,6 +467,11 @@ pub struct Poisoned {
     pub from: String,
     /// Its id.
     pub from_id: u32,
+    /// The cluster-log lines written as it arrived, `LEVEL [COMPONENT]
+    /// text` (seed 004's `INFO [ClMsg] Received poison event.` and
+    /// `ERR [RGP] Node 2: REGROUP ERROR: ...`), so a suite can check them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_log: Vec<String>,
 }
 
 /// [`EventKind::ClusterMessageRejected`].

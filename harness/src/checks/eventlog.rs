@@ -47,17 +47,33 @@ fn lost(spec: &CheckSpec, trace: &Trace, node: &str, from: u64, why: String) -> 
     }
 }
 
-/// Some event of `node` with id `id` has a text matching `text`, and the
-/// given source and type.
+/// What an `event_text` check expects of an event.
+pub struct Expected<'a> {
+    /// Its text, `*` for any run of characters.
+    pub text: &'a str,
+    /// Its event-log source, if given.
+    pub source: Option<&'a str>,
+    /// Its event-log type, if given.
+    pub log_type: Option<&'a str>,
+    /// A cluster-log line it carries, `*` as in `text`, if given.
+    pub line: Option<&'a str>,
+}
+
+/// Some event of `node` with id `id` has a text matching `text`, the
+/// given source and type, and carries a matching cluster-log line.
 pub fn event_text(
     spec: &CheckSpec,
     trace: &Trace,
     node: &str,
     id: u32,
-    text: &str,
-    source: Option<&str>,
-    log_type: Option<&str>,
+    want: Expected<'_>,
 ) -> CheckResult {
+    let Expected {
+        text,
+        source,
+        log_type,
+        line,
+    } = want;
     let start = trace.start().unwrap_or(0);
     let with_id: Vec<&Event> = trace
         .events(Some(node), None)
@@ -67,6 +83,7 @@ pub fn event_text(
         wildcard_match(text, &e.message)
             && source.is_none_or(|s| e.log_source.as_deref() == Some(s))
             && log_type.is_none_or(|t| e.log_type.as_deref() == Some(t))
+            && line.is_none_or(|l| e.data.cluster_log().iter().any(|x| wildcard_match(l, x)))
     };
     if let Some(e) = with_id.iter().find(|e| fits(e)) {
         return CheckResult::new(
@@ -87,13 +104,15 @@ pub fn event_text(
             spec,
             Verdict::Fail,
             format!(
-                "{} event(s) {id} on `{node}`, none reads as expected; the first is {} {}: {:?}, expected {} {}: {text:?}",
+                "{} event(s) {id} on `{node}`, none reads as expected; the first is {} {}: {:?} (cluster log {:?}), expected {} {}: {text:?}{}",
                 with_id.len(),
                 e.log_source.as_deref().unwrap_or("(no source)"),
                 e.log_type.as_deref().unwrap_or("(no type)"),
                 e.message,
+                e.data.cluster_log(),
                 source.unwrap_or("(any source)"),
                 log_type.unwrap_or("(any type)"),
+                line.map(|l| format!(" with cluster-log line {l:?}")).unwrap_or_default(),
             ),
         ),
     }
@@ -170,6 +189,14 @@ mod tests {
     fn trace_with_1118(text: &str, source: &str) -> Trace {
         let mut b = TraceBuilder::cluster(&["n1", "n2"]);
         let e = b.event("n2", Source::Service, EventKind::Poisoned, 3000.0);
+        e.data = faultline_agent::events::EventData::Poisoned(faultline_agent::events::Poisoned {
+            from: "n1".into(),
+            from_id: 1,
+            cluster_log: vec![
+                "INFO [ClMsg] Received poison event.".into(),
+                "ERR [RGP] Node 2: REGROUP ERROR: poison packet received from node 1".into(),
+            ],
+        });
         e.id = Some(1118);
         e.message = text.into();
         e.log_source = Some(source.into());
@@ -184,7 +211,35 @@ mod tests {
             text: "Cluster service was terminated as requested by Node *.".into(),
             source: source.map(str::to_string),
             log_type: Some("Error".into()),
+            line: None,
         }
+    }
+
+    #[test]
+    fn event_text_checks_the_cluster_log_lines_an_event_carries() {
+        let good = trace_with_1118(
+            "Cluster service was terminated as requested by Node 1.",
+            "ClusNet",
+        );
+        let with_line = |l: &str| {
+            let mut spec = text_spec(None);
+            if let CheckSpec::EventText { line, .. } = &mut spec {
+                *line = Some(l.into());
+            }
+            spec
+        };
+        let r = run_check(
+            &with_line("ERR [RGP] Node *: REGROUP ERROR: poison packet received from node 1"),
+            &good,
+        );
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.detail);
+        let r = run_check(&with_line("INFO [ClMsg] Received poison event."), &good);
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.detail);
+        let r = run_check(
+            &with_line("ERR [RGP] Node 2: REGROUP ERROR: poisoned"),
+            &good,
+        );
+        assert_eq!(r.verdict, Verdict::Fail);
     }
 
     #[test]
@@ -211,6 +266,7 @@ mod tests {
                 text: "*".into(),
                 source: None,
                 log_type: None,
+                line: None,
             },
             &good,
         );

@@ -160,14 +160,18 @@ pub fn run_check(spec: &CheckSpec, trace: &Trace) -> CheckResult {
             text,
             source,
             log_type,
+            line,
         } => eventlog::event_text(
             spec,
             trace,
             node,
             *id,
-            text,
-            source.as_deref(),
-            log_type.as_deref(),
+            eventlog::Expected {
+                text,
+                source: source.as_deref(),
+                log_type: log_type.as_deref(),
+                line: line.as_deref(),
+            },
         ),
         CheckSpec::EventSequence { node, kinds } => {
             eventlog::event_sequence(spec, trace, node, kinds)

@@ -234,13 +234,14 @@ static QUORUM: CheckDef = CheckDef {
 static EVENT_TEXT: CheckDef = CheckDef {
     name: "event_text",
     doc: "an event of a node with a modelled id reads as the seeds quote it (`*` matches any run of characters)",
-    keys: &["node", "id", "text", "source", "type"],
+    keys: &["node", "id", "text", "source", "type", "line"],
     example: "{ kind: event_text, node: n1, id: 1118, text: 'Cluster service was terminated as requested by Node *.', source: ClusNet, type: Error }",
     parse: |p| {
         let node = p.node("node");
         let id = p.count("id", 1, 65535);
         let text = p.string("text");
         let source = p.string("source");
+        let line = p.string("line");
         let log_type = p.choice(
             "type",
             &[
@@ -258,6 +259,7 @@ static EVENT_TEXT: CheckDef = CheckDef {
             text: text?,
             source: source?,
             log_type: log_type?.map(str::to_string),
+            line: line?,
         })
     },
 };
