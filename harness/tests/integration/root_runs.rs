@@ -247,6 +247,10 @@ fn root_seed_suites_reproduce_seeds_001_to_004_and_prove_the_fix() {
         assert!(detail.contains(needle), "{needle} missing from {detail}");
     }
 
+    // Seed 002's disk errors: the cut-off owner's writes fail, 57 then 50.
+    let d = scenario("an-owner-cut-off-still-writes-and-logs-57-and-50");
+    assert_eq!(d["verdict"], "pass", "{d}");
+
     // Action 3: clean failover, measured.
     let b = scenario("action-3-fences-and-fails-over");
     assert_eq!(b["verdict"], "pass");
