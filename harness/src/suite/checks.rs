@@ -235,7 +235,7 @@ static EVENT_TEXT: CheckDef = CheckDef {
     name: "event_text",
     doc: "an event of a node with a modelled id reads as the seeds quote it (`*` matches any run of characters)",
     keys: &["node", "id", "text", "source", "type", "line"],
-    example: "{ kind: event_text, node: n1, id: 1118, text: 'Cluster service was terminated as requested by Node *.', source: ClusNet, type: Error }",
+    example: "{ kind: event_text, node: n1, id: 1118, text: 'Cluster service was terminated as requested by Node *.', source: ClusNet, type: Error, line: 'INFO [ClMsg] Received poison event.' }",
     parse: |p| {
         let node = p.node("node");
         let id = p.count("id", 1, 65535);
