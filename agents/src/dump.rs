@@ -1,6 +1,8 @@
 //! The node's dump: what the seeds ask for before a node is fenced. For every
 //! process of the node its state, wait channel, kernel stack, cgroup and
-//! resident memory; the pressure figures; and the last events.
+//! resident memory; the pressure figures; the bugcheck's parameters and the
+//! exact countdown; and the last events. Captured at the bugcheck, written
+//! after the fence.
 //!
 //! Building a dump never fails: a file that cannot be read is recorded as the
 //! error's text. Paths are parameters so tests use a fake `/proc`.
@@ -21,8 +23,10 @@ pub struct DumpInput<'a> {
     pub t: u64,
     /// Why, e.g. `bugcheck 0x9E`.
     pub reason: &'a str,
-    /// The bugcheck parameters.
+    /// The bugcheck parameters (the timeout in whole seconds).
     pub params: &'a [u64],
+    /// The exact countdown, in milliseconds.
+    pub timeout_ms: u32,
     /// The node's cgroup folders; its processes are the `cgroup.procs` below.
     pub node_dirs: &'a [PathBuf],
     /// A folder of per-cgroup pressure files, else `PROC/pressure` is used.
@@ -129,6 +133,7 @@ pub fn build(input: &DumpInput<'_>) -> Value {
         "t": input.t,
         "reason": input.reason,
         "params": input.params,
+        "timeout_ms": input.timeout_ms,
         "processes": processes,
         "pressure": {
             "cpu": text_or_error(&pressure_file("cpu")),
@@ -141,10 +146,15 @@ pub fn build(input: &DumpInput<'_>) -> Value {
 
 /// Builds the dump and writes it to `path` (creating its folder).
 pub fn write(path: &Path, input: &DumpInput<'_>) -> std::io::Result<()> {
+    write_value(path, &build(input))
+}
+
+/// Writes a dump built earlier (captured at the bugcheck) to `path`.
+pub fn write_value(path: &Path, dump: &Value) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let bytes = serde_json::to_vec_pretty(&build(input)).map_err(std::io::Error::other)?;
+    let bytes = serde_json::to_vec_pretty(dump).map_err(std::io::Error::other)?;
     std::fs::write(path, bytes)
 }
 
@@ -190,14 +200,16 @@ mod tests {
             node: "n1",
             t: 5,
             reason: "bugcheck 0x9E",
-            params: &[100, 400, 0, 0],
+            params: &[100, 1, 0, 0],
+            timeout_ms: 400,
             node_dirs: &[cg],
             pressure_dir: Some(&pressure),
             proc_root: &proc_root,
             last_events: std::slice::from_ref(&ev),
         };
         let d = build(&input);
-        assert_eq!(d["params"], json!([100, 400, 0, 0]));
+        assert_eq!(d["params"], json!([100, 1, 0, 0]));
+        assert_eq!(d["timeout_ms"], 400, "the exact countdown is kept");
         let procs = d["processes"].as_array().unwrap();
         assert_eq!(procs.len(), 2);
         assert_eq!(procs[0]["pid"], 100);

@@ -51,6 +51,15 @@ impl Level {
             Level::Err => "ERR",
         }
     }
+
+    /// The event-log type of an event emitted at this level.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Level::Info => "Information",
+            Level::Warn => "Warning",
+            Level::Err => "Error",
+        }
+    }
 }
 
 /// One process's outlet for events.
@@ -118,15 +127,10 @@ impl Emitter {
     }
 
     /// Records `event` everywhere: event log, trace socket and cluster log
-    /// (its message, or its kind when it has none). Sets its `seq`.
+    /// (its message, or its kind when it has none). Sets its `seq`, and for
+    /// a modelled id its event-log source and type.
     pub fn emit(&mut self, event: &mut Event, level: Level, component: &str) {
-        if self.serialize(event) {
-            self.send();
-            self.buf.push(b'\n');
-            if let Some(f) = self.events.as_mut() {
-                let _ = f.write_all(&self.buf);
-            }
-        }
+        self.record(event, level);
         if event.message.is_empty() {
             let text = serde_json::to_value(event.kind())
                 .ok()
@@ -137,6 +141,39 @@ impl Emitter {
             let text = std::mem::take(&mut event.message);
             self.log(level, component, &text);
             event.message = text;
+        }
+    }
+
+    /// Records `event` in the event log and the trace, and writes
+    /// `cluster_line` to the cluster log instead of its message: where the
+    /// seeds show a cluster-log line that differs from the event's text
+    /// (4870's `[ERR] Watchdog timer timeout ...`).
+    pub fn emit_with_line(
+        &mut self,
+        event: &mut Event,
+        level: Level,
+        component: &str,
+        cluster_line: &str,
+    ) {
+        self.record(event, level);
+        self.log(level, component, cluster_line);
+    }
+
+    /// Records `event` in the event log and the trace only (no cluster-log
+    /// line).
+    pub fn record(&mut self, event: &mut Event, level: Level) {
+        if let Some(id) = event.id {
+            if event.log_source.is_none() {
+                event.log_source = crate::events::texts::source_of(id).map(str::to_string);
+            }
+            event.log_type = Some(level.event_type().to_string());
+        }
+        if self.serialize(event) {
+            self.send();
+            self.buf.push(b'\n');
+            if let Some(f) = self.events.as_mut() {
+                let _ = f.write_all(&self.buf);
+            }
         }
     }
 

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 mod data;
+pub mod texts;
 
 pub use data::*;
 
@@ -34,6 +35,10 @@ impl EventKind {
     /// membership, 1177 quorum lost, 1118 service terminated as requested
     /// by another node (a poison packet).
     ///
+    /// Hang detection (seeds 002, 003): 1228 ClusNet terminating the
+    /// service, 7031 it terminated unexpectedly, 1001 rebooted from a
+    /// bugcheck.
+    ///
     /// Resource groups (seed 002): 4199 address conflict (Tcpip), 57 failed
     /// to flush (ftdisk; 50 from ntfs follows), 1201 group online, 1203 group
     /// offline, 1069 resource failed, 1205 group failed.
@@ -41,6 +46,7 @@ impl EventKind {
         match self {
             EventKind::NodeRebooted => Some(1001),
             EventKind::ServiceTerminated => Some(7031),
+            EventKind::ServiceTerminating => Some(1228),
             EventKind::PeerLost => Some(1123),
             EventKind::PeerRegained => Some(1122),
             EventKind::PeerDown => Some(1135),
@@ -164,9 +170,20 @@ pub struct Event {
     /// included, sent or dropped. A jump is a lost record. 0: unnumbered.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub seq: u64,
-    /// Human text, as it also appears in the cluster log.
+    /// Human text: the event-log description (for a modelled id, the
+    /// seeds' wording from [`texts`]); the cluster log shows it too unless
+    /// the emitter was given the cluster log's own line.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// The event-log source of a modelled id (`ClusNet`, `BugCheck`,
+    /// `Service Control Manager`, ...: [`texts::source_of`]), set when the
+    /// event is emitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_source: Option<String>,
+    /// The event-log type of a modelled id (`Information`, `Warning`,
+    /// `Error`), from the level it was emitted at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_type: Option<String>,
 }
 
 impl Event {
@@ -182,6 +199,8 @@ impl Event {
             pid: std::process::id(),
             seq: 0,
             message: String::new(),
+            log_source: None,
+            log_type: None,
         }
     }
 
@@ -215,6 +234,8 @@ mod tests {
             pid: 7,
             seq: 3,
             message: String::new(),
+            log_source: None,
+            log_type: None,
         };
         let line = serde_json::to_string(&e).unwrap();
         assert_eq!(

@@ -157,7 +157,7 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
             action,
             watchdog_connected: link.sock.is_some(),
         })
-        .message("Cluster Service started - Cluster Node Version 5.2.3790");
+        .message(crate::events::texts::service_started());
     em.emit(&mut ev, Level::Info, COMPONENT);
     if action == RecoveryAction::Disabled {
         em.log(Level::Info, COMPONENT, "hang recovery is disabled");
@@ -221,8 +221,12 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
             }
             _ => {}
         }
-        link.send(message(MessageKind::Heartbeat, seq));
-        seq += 1;
+        // Action 0 "disables the heartbeat and monitoring mechanism" (seed
+        // 001): no heartbeats at all.
+        if action != RecoveryAction::Disabled {
+            link.send(message(MessageKind::Heartbeat, seq));
+            seq += 1;
+        }
         // Beats missed while stalled are skipped, not sent in a burst.
         let now = monotonic_ns();
         while next <= now {

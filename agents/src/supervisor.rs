@@ -14,7 +14,8 @@ use nix::unistd::Pid;
 use crate::clock::monotonic_ns;
 use crate::emit::{io_context, Emitter, Level};
 use crate::events::{
-    NodeRebooted, NodeStarted, ServiceRestarted, ServiceTerminated, Source, BUGCHECK_CODE,
+    texts, BugcheckMarker, NodeRebooted, NodeStarted, ServiceRestarted, ServiceTerminated, Source,
+    BUGCHECK_CODE,
 };
 use crate::launch::{ClusterDb, NodeLaunch};
 use crate::sys::{self, SignalFd};
@@ -64,15 +65,18 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
         .message(format!("Node {} started", launch.node));
     em.emit(&mut ev, Level::Info, COMPONENT);
     let marker = launch.state_dir.join(BUGCHECK_MARKER);
-    if let Ok(dump) = std::fs::read_to_string(&marker) {
+    if let Ok(text) = std::fs::read_to_string(&marker) {
         let _ = std::fs::remove_file(&marker);
+        let m = BugcheckMarker::parse(&text);
+        // Seed 003: type Information, source BugCheck.
         let mut ev = em
             .event(NodeRebooted {
                 bugcheck_code: BUGCHECK_CODE,
-                dump: dump.trim().to_string(),
+                dump: m.dump,
+                params: m.params,
             })
-            .message("The computer has rebooted from a bugcheck.");
-        em.emit(&mut ev, Level::Warn, COMPONENT);
+            .message(texts::rebooted_from_bugcheck(BUGCHECK_CODE, &m.params));
+        em.emit(&mut ev, Level::Info, COMPONENT);
     }
     let mut s = Supervisor {
         node_dir: node_dir.to_path_buf(),
@@ -148,10 +152,7 @@ impl Supervisor {
                     exit_code,
                     signal,
                 })
-                .message(format!(
-                    "The Cluster Service service terminated unexpectedly. It has done this {} time(s).",
-                    self.terminations
-                ));
+                .message(texts::SERVICE_TERMINATED);
             self.em.emit(&mut ev, Level::Err, COMPONENT);
             let delay = match ClusterDb::load(&self.launch.clusdb_path()) {
                 Ok(db) => db.service_restart_delay_ms * MS,

@@ -2,7 +2,9 @@
 //! file I/O on its hot path. It waits in poll(2) on its socket, an absolute
 //! timerfd, the service's pidfd, a signalfd and the node-heartbeat timerfd
 //! (the [`Fd`] slots), feeds the [`Countdown`] and carries out its steps:
-//! log (4869), terminate the service (4870) or bugcheck the node (0x9E).
+//! log (4869), terminate the service (4870, then ClusNet's 1228) or
+//! bugcheck the node (0x9E: fence first, then write the dump captured at
+//! the bugcheck).
 //!
 //! Once running, a service heartbeat costs one `recv`, one trace `send` and
 //! the timer re-arm, and allocates nothing: the trace record is serialized
@@ -21,8 +23,9 @@ use crate::clusnet::NodeHeartbeats;
 use crate::countdown::{Countdown, Hang, Step};
 use crate::emit::{io_context, Emitter, Level};
 use crate::events::{
-    hang_event_id, DumpWritten, Event, EventData, HangDetected, Heartbeat, NodeFenced,
-    RecoveryAction, Source, WatchdogArmed, WatchdogDisarmed, WatchdogStarted, BUGCHECK_CODE,
+    hang_event_id, texts, BugcheckMarker, DumpWritten, Event, EventData, HangDetected, Heartbeat,
+    NodeFenced, RecoveryAction, ServiceTerminating, Source, WatchdogArmed, WatchdogDisarmed,
+    WatchdogStarted, BUGCHECK_CODE,
 };
 use crate::launch::{ClusterDb, NodeLaunch};
 use crate::protocol::{watchdog_socket_name, Message, MessageKind};
@@ -353,19 +356,40 @@ impl Watchdog {
         let mut ev = self.em.event(hang.clone());
         ev.t = t_fire;
         ev.id = hang_event_id(h.action);
+        let secs = texts::timeout_seconds(h.timeout_ms);
         match h.action {
             RecoveryAction::Disabled => {}
             RecoveryAction::Log => {
-                let ev = ev.message(format!(
-                    "Watchdog timer timeout for the client process (ID {pid}); hang recovery action is to log only."
-                ));
-                self.emit(ev, Level::Warn);
+                let mut ev = ev.message(texts::hang_logged(pid, secs));
+                self.em.emit_with_line(
+                    &mut ev,
+                    Level::Warn,
+                    COMPONENT,
+                    &format!(
+                        "Watchdog timer timeout for the client process (ID {pid}); hang recovery action is to log only."
+                    ),
+                );
+                self.recent.event(ev);
             }
             RecoveryAction::Terminate => {
-                let ev = ev.message(format!(
-                    "Watchdog timer timeout for the client process (ID {pid}) and it will terminate the client process."
-                ));
-                self.emit(ev, Level::Err);
+                let mut ev = ev.message(texts::hang_terminating(pid, secs));
+                self.em.emit_with_line(
+                    &mut ev,
+                    Level::Err,
+                    COMPONENT,
+                    &texts::watchdog_terminate_log(pid),
+                );
+                self.recent.event(ev);
+                // Seed 002's ClusNet 1228, the 2003 wording of the same act,
+                // logged as the service "is being terminated": before the kill.
+                let term = self
+                    .em
+                    .event(ServiceTerminating {
+                        service_pid: pid,
+                        timeout_s: secs,
+                    })
+                    .message(texts::clusnet_terminating(secs));
+                self.emit(term, Level::Err);
                 // Keep watching it: its death (the pidfd) is what ends the
                 // node heartbeats, and so tells the peers the node is gone.
                 if let Some((p, fd)) = self.service.as_ref() {
@@ -384,18 +408,30 @@ impl Watchdog {
         }
     }
 
+    /// Action 3, in the seed's order: the bugcheck is logged and the node's
+    /// state captured at once; then the node is fenced (links down, every
+    /// other process killed: "it will no longer fight the disk arbitration
+    /// OR advertise", seed 002); then the dump is written from what was
+    /// captured; then the watchdog dies with the node.
     fn bugcheck(&mut self, mut ev: Event, hang: HangDetected, t_fire: u64) -> ! {
         let pid = hang.service_pid;
-        let params = [u64::from(pid), u64::from(hang.timeout_ms), 0, 0];
+        // Seed 003: (process id, timeout value in seconds, 0, 0).
+        let params = [
+            u64::from(pid),
+            texts::timeout_seconds(hang.timeout_ms),
+            0,
+            0,
+        ];
+        let timeout_ms = hang.timeout_ms;
         ev.data = EventData::HangDetected(HangDetected {
             params: Some(params),
             code: Some(BUGCHECK_CODE),
             ..hang
         });
         let ev = ev.message(format!(
-                "Watchdog timer timeout for the client process (ID {pid}): the computer will bugcheck 0x{BUGCHECK_CODE:08X} ({:#x}, {:#x}, 0x0, 0x0).",
-                params[0], params[1]
-            ));
+            "Watchdog timer timeout for the client process (ID {pid}): the computer will bugcheck {}.",
+            texts::bugcheck_values(BUGCHECK_CODE, &params)
+        ));
         self.emit(ev, Level::Err);
         let path = self
             .launch
@@ -409,12 +445,43 @@ impl Watchdog {
             t: t_fire,
             reason: &reason,
             params: &params,
+            timeout_ms,
             node_dirs: &self.launch.cgroups.node_dirs,
             pressure_dir: self.launch.cgroups.pressure_dir.as_deref(),
             proc_root: Path::new("/proc"),
             last_events: &last,
         };
-        let (error, message) = match crate::dump::write(&path, &input) {
+        let captured = crate::dump::build(&input);
+        // The marker before the fence: the harness reads it when the
+        // supervisor dies, and the next boot reports 1001 from it.
+        let marker = self.launch.state_dir.join(BUGCHECK_MARKER);
+        let text = BugcheckMarker {
+            dump: path.to_string_lossy().into_owned(),
+            params,
+        }
+        .to_json();
+        if let Err(e) = std::fs::write(&marker, text) {
+            self.em.log(
+                Level::Err,
+                COMPONENT,
+                &format!("cannot write {}: {e}", marker.display()),
+            );
+        }
+        let downs = crate::fence::links_down(&self.launch.links);
+        crate::fence::stop_others(&self.launch.cgroups, pid);
+        let link_errors = downs
+            .into_iter()
+            .filter_map(|(l, e)| e.map(|e| (l, e)))
+            .collect();
+        let fenced = self
+            .em
+            .event(NodeFenced {
+                links: self.launch.links.clone(),
+                link_errors,
+            })
+            .message("The node is fenced: its links are down and its processes are killed; the dump is being written.");
+        self.emit(fenced, Level::Err);
+        let (error, message) = match crate::dump::write_value(&path, &captured) {
             Ok(()) => (None, format!("Dump written to {}", path.display())),
             Err(e) => (
                 Some(e.to_string()),
@@ -429,27 +496,6 @@ impl Watchdog {
             })
             .message(message);
         self.emit(dump, Level::Err);
-        let marker = self.launch.state_dir.join(BUGCHECK_MARKER);
-        if let Err(e) = std::fs::write(&marker, path.to_string_lossy().as_bytes()) {
-            self.em.log(
-                Level::Err,
-                COMPONENT,
-                &format!("cannot write {}: {e}", marker.display()),
-            );
-        }
-        let downs = crate::fence::links_down(&self.launch.links);
-        let link_errors = downs
-            .into_iter()
-            .filter_map(|(l, e)| e.map(|e| (l, e)))
-            .collect();
-        let fenced = self
-            .em
-            .event(NodeFenced {
-                links: self.launch.links.clone(),
-                link_errors,
-            })
-            .message("The node is fenced: its links are down and its processes are being killed.");
-        self.emit(fenced, Level::Err);
         crate::fence::kill_node(&self.launch.cgroups, pid)
     }
 

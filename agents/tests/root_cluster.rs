@@ -308,10 +308,14 @@ fn root_group_online_on_first_owner_and_forged_poison_is_only_rejected() {
         e.kind() == EventKind::Poisoned
     });
     assert_eq!(p.id, Some(1118));
+    // Seed 004: "Error ClusNet 1118 Cluster service was terminated as
+    // requested by Node 1."
     assert_eq!(
         p.message,
-        "The Cluster service was terminated as requested by node 1"
+        "Cluster service was terminated as requested by Node 1."
     );
+    assert_eq!(p.log_source.as_deref(), Some("ClusNet"));
+    assert_eq!(p.log_type.as_deref(), Some("Error"));
     let log = std::fs::read_to_string(dirs[1].path().join("cluster.log")).unwrap();
     assert!(
         log.contains("REGROUP ERROR: poison packet received from node 1"),

@@ -191,7 +191,9 @@ impl Default for NodeSettings {
             hang_timeout: Duration::from_secs(60),
             hang_recovery_action: RecoveryAction::Bugcheck,
             restart_delay: Duration::from_secs(2),
-            service_restart_delay: Duration::from_millis(500),
+            // Seed 002: "services are normally restarted after 60 seconds /
+            // 1 minute"; suites that want it shorter say so.
+            service_restart_delay: Duration::from_secs(60),
             node_heartbeat: default_node_heartbeat(),
             missed_heartbeats: default_missed(),
             arp_probe: true,
@@ -457,6 +459,35 @@ pub enum CheckSpec {
         #[serde(with = "serde_text")]
         within: Duration,
     },
+    /// An event of `node` with modelled id `id` reads as the seeds quote
+    /// it: its text matches `text` (`*` stands for any run of characters),
+    /// and its event-log source and type are these when given.
+    EventText {
+        /// The node.
+        node: String,
+        /// The modelled event id (4870, 1228, 1001, 158 for 0x9E, ...).
+        id: u32,
+        /// The text, with `*` for values that vary (pids).
+        text: String,
+        /// The event-log source (`ClusNet`, `BugCheck`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        /// The event-log type (`Information`, `Warning`, `Error`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_type: Option<String>,
+        /// A cluster-log line the event carries (`LEVEL [COMPONENT] text`,
+        /// `*` as in `text`), e.g. seed 004's `ERR [RGP] ...`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<String>,
+    },
+    /// Event kinds that appear on `node` in this order (others may come
+    /// between them).
+    EventSequence {
+        /// The node.
+        node: String,
+        /// The kinds, in order.
+        kinds: Vec<EventKind>,
+    },
 }
 
 impl CheckSpec {
@@ -472,7 +503,9 @@ impl CheckSpec {
             | CheckSpec::NoDetection { .. }
             | CheckSpec::Events { .. }
             | CheckSpec::Quorum { .. }
-            | CheckSpec::ServiceReady { .. } => None,
+            | CheckSpec::ServiceReady { .. }
+            | CheckSpec::EventText { .. }
+            | CheckSpec::EventSequence { .. } => None,
         }
     }
 
@@ -484,6 +517,7 @@ impl CheckSpec {
             | CheckSpec::ServiceReady { node, .. } => Some(node),
             CheckSpec::NoDetection { node } | CheckSpec::Events { node, .. } => node.as_deref(),
             CheckSpec::GroupState { node, .. } => node.as_deref(),
+            CheckSpec::EventText { node, .. } | CheckSpec::EventSequence { node, .. } => Some(node),
             CheckSpec::FailoverWithin { .. }
             | CheckSpec::NoIpConflict { .. }
             | CheckSpec::ClientDowntime { .. }

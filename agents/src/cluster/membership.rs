@@ -220,7 +220,7 @@ impl Action {
                 format!("Sending a poison packet to node {to} ({reason:?}).")
             }
             Action::Poisoned { from } => {
-                format!("Cluster service was terminated as requested by Node {from}.")
+                crate::events::texts::terminated_as_requested(from.0)
             }
         }
     }

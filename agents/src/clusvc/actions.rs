@@ -88,17 +88,21 @@ impl Cluster {
                     .into()
                 }
                 Action::Poisoned { from } => {
+                    let mut cluster_log = Vec::new();
                     for (lvl, comp, text) in poison_log_lines(self.me, *from) {
                         em.log(lvl, comp, &text);
+                        cluster_log.push(format!("{} [{comp}] {text}", lvl.as_str()));
                     }
                     self.witness = None;
                     let data = Poisoned {
                         from: self.name_of(*from),
                         from_id: from.0,
+                        cluster_log,
                     };
-                    let mut ev = em.event(data).message(format!(
-                        "The Cluster service was terminated as requested by node {from}"
-                    ));
+                    // Seed 004: Error, ClusNet, 1118, this exact text.
+                    let mut ev = em
+                        .event(data)
+                        .message(crate::events::texts::terminated_as_requested(from.0));
                     debug_assert_eq!(ev.kind(), a.event_kind());
                     em.emit(&mut ev, Level::Err, "RGP");
                     self.shutdown("poisoned", em);

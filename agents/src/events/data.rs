@@ -81,7 +81,11 @@ event_table! {
     Heartbeat(Heartbeat),
     /// The countdown expired: 4869 (log), 4870 (terminate) or 0x9E (bugcheck).
     HangDetected(HangDetected),
-    /// The watchdog wrote the node's dump before fencing it.
+    /// ClusNet is terminating the hung service (1228, seed 002): logged
+    /// after 4870 on action 2.
+    ServiceTerminating(ServiceTerminating),
+    /// The watchdog wrote the node's dump, after fencing it, from what it
+    /// captured at the bugcheck.
     DumpWritten(DumpWritten),
     /// The node was fenced: every process killed, addresses down.
     NodeFenced(NodeFenced),
@@ -134,6 +138,15 @@ event_table! {
 }
 
 impl EventData {
+    /// The cluster-log lines the event carries (`LEVEL [COMPONENT] text`),
+    /// for the kinds that carry them.
+    pub fn cluster_log(&self) -> &[String] {
+        match self {
+            EventData::Poisoned(p) => &p.cluster_log,
+            _ => &[],
+        }
+    }
+
     /// The resource group the event is about, for the kinds that have one.
     pub fn group(&self) -> Option<&str> {
         match self {
@@ -154,6 +167,7 @@ impl EventData {
             | EventData::WatchdogDisarmed(_)
             | EventData::Heartbeat(_)
             | EventData::HangDetected(_)
+            | EventData::ServiceTerminating(_)
             | EventData::DumpWritten(_)
             | EventData::NodeFenced(_)
             | EventData::PeerLost(_)
@@ -194,6 +208,7 @@ from_payload!(
     WatchdogDisarmed,
     Heartbeat,
     HangDetected,
+    ServiceTerminating,
     DumpWritten,
     NodeFenced,
     PeerDown,
@@ -222,6 +237,10 @@ pub struct NodeStarted {
 pub struct NodeRebooted {
     /// The bugcheck the node rebooted from (0x9E).
     pub bugcheck_code: u32,
+    /// Its parameters (service pid, timeout in seconds, 0, 0), as the
+    /// marker kept them.
+    #[serde(default)]
+    pub params: [u64; 4],
     /// Where the dump was written.
     pub dump: String,
 }
@@ -336,6 +355,42 @@ pub struct HangDetected {
     pub code: Option<u32>,
 }
 
+/// [`EventKind::ServiceTerminating`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceTerminating {
+    /// The hung service being terminated.
+    pub service_pid: u32,
+    /// The countdown, in whole seconds rounded up (the text's `%2`).
+    pub timeout_s: u64,
+}
+
+/// What a bugcheck leaves in the node's state folder for the next boot
+/// (`state/bugcheck.marker`): where the dump is and the bugcheck's
+/// parameters, so that 1001 can quote them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BugcheckMarker {
+    /// The dump's file.
+    pub dump: String,
+    /// The bugcheck's parameters (service pid, timeout in seconds, 0, 0).
+    pub params: [u64; 4],
+}
+
+impl BugcheckMarker {
+    /// The marker as one JSON line.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a marker; an older or damaged one (a bare path) gives that
+    /// path and zero parameters.
+    pub fn parse(text: &str) -> Self {
+        serde_json::from_str(text).unwrap_or_else(|_| BugcheckMarker {
+            dump: text.trim().to_string(),
+            params: [0; 4],
+        })
+    }
+}
+
 /// [`EventKind::DumpWritten`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DumpWritten {
@@ -412,6 +467,11 @@ pub struct Poisoned {
     pub from: String,
     /// Its id.
     pub from_id: u32,
+    /// The cluster-log lines written as it arrived, `LEVEL [COMPONENT]
+    /// text` (seed 004's `INFO [ClMsg] Received poison event.` and
+    /// `ERR [RGP] Node 2: REGROUP ERROR: ...`), so a suite can check them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_log: Vec<String>,
 }
 
 /// [`EventKind::ClusterMessageRejected`].

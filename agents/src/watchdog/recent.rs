@@ -72,6 +72,8 @@ impl Recent {
                 pid,
                 seq: r.seq,
                 message: String::new(),
+                log_source: None,
+                log_type: None,
             }
         });
         let mut all: Vec<Event> = beats.chain(self.events.iter().cloned()).collect();

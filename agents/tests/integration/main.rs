@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use faultline_agent::events::{Event, EventData, EventKind, HangDetected, RecoveryAction};
+use faultline_agent::events::{
+    BugcheckMarker, Event, EventData, EventKind, HangDetected, RecoveryAction,
+};
 use faultline_agent::launch::{ClusterDb, NodeLaunch};
 
 const MS: u64 = 1_000_000;
@@ -319,7 +321,22 @@ fn terminate_action_kills_the_hung_service_and_the_supervisor_restarts_it() {
         EventData::ServiceTerminated(d) => assert_eq!(d.signal, Some(libc::SIGKILL)),
         other => panic!("{other:?}"),
     }
-    assert!(term.message.contains("It has done this 1 time(s)."));
+    assert_eq!(
+        term.message,
+        "The Cluster Service service terminated unexpectedly."
+    );
+    assert_eq!(term.log_source.as_deref(), Some("Service Control Manager"));
+    let clusnet = node.expect_kind(EventKind::ServiceTerminating);
+    assert_eq!(clusnet.id, Some(1228));
+    assert_eq!(clusnet.log_source.as_deref(), Some("ClusNet"));
+    assert_eq!(
+        clusnet.message,
+        "ClusNet driver couldn't communicate with the ClusSvc for 1 seconds, the Cluster service is being terminated."
+    );
+    assert_eq!(
+        hang.message,
+        format!("User mode health monitoring has detected that the system is not being responsive. The Failover cluster virtual adapter has lost contact with the Cluster Server process with a process ID '{first}', for '1' seconds. Recovery action will be taken.")
+    );
     let restarted = node.expect_kind(EventKind::ServiceRestarted);
     assert!(restarted.t - term.t >= 300 * MS, "restart delay honoured");
     let second = node.expect_kind(EventKind::ServiceStarted).pid;
@@ -347,23 +364,29 @@ fn bugcheck_action_dumps_fences_and_the_next_boot_reports_1001() {
     signal(service, libc::SIGSTOP);
     let hang = node.expect_kind(EventKind::HangDetected);
     assert_eq!(hang.id, Some(158));
-    assert_eq!(hang_of(&hang).params, Some([u64::from(service), 400, 0, 0]));
+    // Seed 003: the timeout in whole seconds, rounded up.
+    assert_eq!(hang_of(&hang).params, Some([u64::from(service), 1, 0, 0]));
+    // Seed 002: fenced first, then the dump is written.
+    let fenced = node.expect_kind(EventKind::NodeFenced);
     let dump = node.expect_kind(EventKind::DumpWritten);
+    assert!(fenced.seq < dump.seq, "fenced before the dump was written");
     let path = match &dump.data {
         EventData::DumpWritten(d) => PathBuf::from(&d.path),
         other => panic!("{other:?}"),
     };
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert!(!json["last_events"].as_array().unwrap().is_empty());
-    node.expect_kind(EventKind::NodeFenced);
+    assert_eq!(
+        json["timeout_ms"], 400,
+        "the dump keeps the exact countdown"
+    );
     let status = node.wait_dead();
     assert!(!status.success(), "the node died: {status}");
     assert!(ended(service, true), "the service died with the node");
     let marker = node.path().join("state/bugcheck.marker");
-    assert_eq!(
-        std::fs::read_to_string(&marker).unwrap(),
-        path.to_string_lossy()
-    );
+    let kept = BugcheckMarker::parse(&std::fs::read_to_string(&marker).unwrap());
+    assert_eq!(kept.dump, path.to_string_lossy());
+    assert_eq!(kept.params, [u64::from(service), 1, 0, 0]);
 
     node.boot();
     let rebooted = node.expect_kind(EventKind::NodeRebooted);
@@ -372,6 +395,12 @@ fn bugcheck_action_dumps_fences_and_the_next_boot_reports_1001() {
         EventData::NodeRebooted(d) => assert_eq!(d.bugcheck_code, 158),
         other => panic!("{other:?}"),
     }
+    assert_eq!(
+        rebooted.message,
+        format!("The computer has rebooted from a bugcheck.  The bugcheck was 0x0000009E ({service:x}, 1, 0, 0).")
+    );
+    assert_eq!(rebooted.log_source.as_deref(), Some("BugCheck"));
+    assert_eq!(rebooted.log_type.as_deref(), Some("Information"));
     assert!(!marker.exists());
     node.expect_kind(EventKind::WatchdogArmed);
     node.stop();
@@ -381,6 +410,13 @@ fn bugcheck_action_dumps_fences_and_the_next_boot_reports_1001() {
 fn disabled_action_detects_nothing() {
     let mut node = Node::new(RecoveryAction::Disabled, 200, 200);
     let service = node.expect_kind(EventKind::ServiceStarted).pid;
+    // Seed 001: action 0 disables the heartbeat too, not only the action.
+    let running = node.collect_for(Duration::from_millis(400));
+    assert!(
+        running.iter().all(|e| e.kind() != EventKind::Heartbeat),
+        "a service with action 0 sent heartbeats: {}",
+        node.dump_seen()
+    );
     signal(service, libc::SIGSTOP);
     let events = node.collect_for(Duration::from_millis(1200));
     signal(service, libc::SIGCONT);
@@ -414,5 +450,89 @@ fn a_killed_watchdog_is_restarted_and_rearmed_by_the_running_service() {
     node.expect("a heartbeat seen by the new watchdog", |e| {
         e.kind() == EventKind::Heartbeat && e.pid == second
     });
+    node.stop();
+}
+
+fn armed_timeout(e: &Event) -> u32 {
+    match &e.data {
+        EventData::WatchdogArmed(a) => a.timeout_ms,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Seed 001: "when the Cluster service stops for any reason, the ClusNet
+/// driver automatically turns off the countdown timer", and "processes the
+/// changes to these cluster properties only during the initialization of
+/// the Cluster service".
+#[test]
+fn a_crash_or_a_stop_turns_the_countdown_off_and_settings_change_only_at_a_restart() {
+    let mut node = Node::new(RecoveryAction::Terminate, 300, 1000);
+    let first = node.expect_kind(EventKind::ServiceStarted).pid;
+    let armed = node.expect_kind(EventKind::WatchdogArmed);
+    assert_eq!(armed_timeout(&armed), 300);
+    // A changed setting while the service runs: no effect.
+    let db = ClusterDb {
+        hang_timeout_ms: 700,
+        hang_recovery_action: RecoveryAction::Terminate,
+        service_restart_delay_ms: 1000,
+        cluster: None,
+    };
+    std::fs::write(
+        node.path().join("state/clusdb"),
+        serde_json::to_vec(&db).unwrap(),
+    )
+    .unwrap();
+    let running = node.collect_for(Duration::from_millis(500));
+    assert!(
+        running.iter().all(|e| e.kind() != EventKind::WatchdogArmed),
+        "re-armed without a restart: {}",
+        node.dump_seen()
+    );
+    // A crash: the countdown is switched off, nothing is detected while
+    // the service is down (1000 ms, more than three timeouts), 7031.
+    signal(first, libc::SIGKILL);
+    let down = node.collect_for(Duration::from_millis(900));
+    assert!(
+        down.iter().any(|e| e.kind() == EventKind::WatchdogDisarmed),
+        "{}",
+        node.dump_seen()
+    );
+    let term = down
+        .iter()
+        .find(|e| e.kind() == EventKind::ServiceTerminated)
+        .unwrap_or_else(|| panic!("no 7031: {}", node.dump_seen()));
+    assert_eq!(term.id, Some(7031));
+    assert!(
+        down.iter().all(|e| e.kind() != EventKind::HangDetected),
+        "a crashed service was taken for a hung one: {}",
+        node.dump_seen()
+    );
+    // The restart reads the new setting.
+    let second = node
+        .expect("the restarted service", |e| {
+            e.kind() == EventKind::ServiceStarted && e.pid != first
+        })
+        .pid;
+    let rearmed = node.expect("armed for the new service", |e| {
+        e.kind() == EventKind::WatchdogArmed && service_pid(e) == second
+    });
+    assert_eq!(armed_timeout(&rearmed), 700, "read at the restart");
+    // A clean stop: disarmed, no detection, no 7031.
+    signal(second, libc::SIGTERM);
+    let stopped = node.collect_for(Duration::from_millis(1600));
+    assert!(
+        stopped.iter().any(|e| matches!(&e.data,
+            EventData::WatchdogDisarmed(d) if d.reason == "service stopping")),
+        "{}",
+        node.dump_seen()
+    );
+    assert!(
+        stopped.iter().all(|e| !matches!(
+            e.kind(),
+            EventKind::HangDetected | EventKind::ServiceTerminated
+        )),
+        "{}",
+        node.dump_seen()
+    );
     node.stop();
 }

@@ -326,7 +326,7 @@ impl TraceBuilder {
             action,
             service_pid: 100,
             timeout_ms: 1000,
-            params: bugcheck.then_some([100, 1000, 0, 0]),
+            params: bugcheck.then_some([100, 1, 0, 0]),
             code: bugcheck.then_some(faultline_agent::events::BUGCHECK_CODE),
             ..HangDetected::default()
         });

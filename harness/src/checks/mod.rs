@@ -4,6 +4,7 @@
 
 mod coverage;
 mod detection;
+mod eventlog;
 pub mod groups;
 mod membership;
 mod recovery;
@@ -156,6 +157,28 @@ pub fn run_check(spec: &CheckSpec, trace: &Trace) -> CheckResult {
         } => events(spec, trace, node.as_deref(), must, must_not),
         CheckSpec::Quorum { held, lost } => quorum(spec, trace, held, lost),
         CheckSpec::ServiceReady { node, within } => service_ready(spec, trace, node, *within),
+        CheckSpec::EventText {
+            node,
+            id,
+            text,
+            source,
+            log_type,
+            line,
+        } => eventlog::event_text(
+            spec,
+            trace,
+            node,
+            *id,
+            eventlog::Expected {
+                text,
+                source: source.as_deref(),
+                log_type: log_type.as_deref(),
+                line: line.as_deref(),
+            },
+        ),
+        CheckSpec::EventSequence { node, kinds } => {
+            eventlog::event_sequence(spec, trace, node, kinds)
+        }
     }
 }
 

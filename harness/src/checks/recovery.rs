@@ -2,7 +2,7 @@
 //! with the events MODEL.md lists for it, and no other action did.
 
 use faultline_agent::events::{
-    hang_event_id, Event, EventData, EventKind, RecoveryAction, Source, BUGCHECK_CODE,
+    hang_event_id, texts, Event, EventData, EventKind, RecoveryAction, Source, BUGCHECK_CODE,
 };
 
 use super::{coverage, CheckResult, Verdict};
@@ -221,23 +221,32 @@ fn bugcheck(
         _ => None,
     };
     let params = hang.and_then(|h| h.params);
-    let want = hang.map(|h| [u64::from(h.service_pid), u64::from(h.timeout_ms), 0, 0]);
+    // Seed 003: (process id, timeout value in seconds, 0, 0); seed 001
+    // shows 0x3c for 60 s. A timeout below a second rounds up.
+    let want = hang.map(|h| {
+        [
+            u64::from(h.service_pid),
+            texts::timeout_seconds(h.timeout_ms),
+            0,
+            0,
+        ]
+    });
     if params.is_none() || params != want {
         return Judged::seen(fail(format!(
-            "bugcheck 0x{BUGCHECK_CODE:X} must carry (service pid, timeout, 0, 0), got {params:?}"
+            "bugcheck 0x{BUGCHECK_CODE:X} must carry (service pid, timeout in seconds, 0, 0), got {params:?}"
         )));
     }
-    if trace
+    let dump = trace
         .events(Some(node), Some(EventKind::DumpWritten))
-        .all(|e| e.t < first.t)
-    {
+        .find(|e| e.t >= first.t);
+    let Some(dump) = dump else {
         return Judged::resting_on(
             fail(format!("bugcheck on `{node}` wrote no dump")),
             &[Source::Watchdog],
             first.t,
             end,
         );
-    }
+    };
     let Some(fence) = fenced.first() else {
         return Judged::resting_on(
             fail(format!("bugcheck on `{node}` did not fence the node")),
@@ -246,6 +255,14 @@ fn bugcheck(
             end,
         );
     };
+    // Seed 002: the node "is now Blue Screened while it writes out the
+    // memory dump": fenced first, then the dump.
+    if (dump.t, dump.seq) < (fence.t, fence.seq) {
+        return Judged::seen(fail(format!(
+            "`{node}` wrote its dump {:.1} ms before it was fenced: it kept its addresses and disks while writing",
+            ms_between(dump.t, fence.t)
+        )));
+    }
     let mut r = CheckResult::new(spec, Verdict::Pass, String::new())
         .measure("fence_ms", ms_between(first.t, fence.t));
     let rebooted = trace
@@ -318,10 +335,10 @@ mod tests {
         let mut b = TraceBuilder::one_node(1000, RecoveryAction::Bugcheck);
         b.heartbeats("n1", 0, 2000, 250).freeze("n1", 2100, 5000);
         b.hang_detected("n1", 3000.5, RecoveryAction::Bugcheck);
+        b.event("n1", Source::Watchdog, EventKind::NodeFenced, 3010.0);
         if dump {
-            b.event("n1", Source::Watchdog, EventKind::DumpWritten, 3010.0);
+            b.event("n1", Source::Watchdog, EventKind::DumpWritten, 3012.0);
         }
-        b.event("n1", Source::Watchdog, EventKind::NodeFenced, 3012.0);
         if reboot {
             b.event("n1", Source::Supervisor, EventKind::NodeRebooted, 5100.0);
         }
@@ -332,8 +349,37 @@ mod tests {
     fn bugcheck_passes_with_dump_fence_and_reboot() {
         let r = run_check(&spec(None), &bugchecked(true, true));
         assert_eq!(r.verdict, Verdict::Pass, "{}", r.detail);
-        assert_eq!(r.measured["fence_ms"], 11.5);
-        assert_eq!(r.measured["reboot_ms"], 2088.0);
+        assert_eq!(r.measured["fence_ms"], 9.5, "measured from detection");
+        assert_eq!(r.measured["reboot_ms"], 2090.0);
+    }
+
+    #[test]
+    fn a_dump_written_before_the_fence_fails() {
+        let mut b = TraceBuilder::one_node(1000, RecoveryAction::Bugcheck);
+        b.heartbeats("n1", 0, 2000, 250).freeze("n1", 2100, 5000);
+        b.hang_detected("n1", 3000.5, RecoveryAction::Bugcheck);
+        b.event("n1", Source::Watchdog, EventKind::DumpWritten, 3010.0);
+        b.event("n1", Source::Watchdog, EventKind::NodeFenced, 3012.0);
+        b.event("n1", Source::Supervisor, EventKind::NodeRebooted, 5100.0);
+        let r = run_check(&spec(None), &b.end(9500).build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert!(r.detail.contains("before it was fenced"), "{}", r.detail);
+    }
+
+    #[test]
+    fn bugcheck_parameters_in_milliseconds_fail() {
+        // Seed 001: {812d5b08, 3c, 0, 0} for 60 s; 0x3e8 for 1 s is wrong.
+        let mut t = bugchecked(true, true);
+        for r in &mut t.records {
+            if let crate::trace::Record::Event(e) = r {
+                if let EventData::HangDetected(h) = &mut e.data {
+                    h.params = Some([100, 1000, 0, 0]);
+                }
+            }
+        }
+        let r = run_check(&spec(None), &t);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert!(r.detail.contains("timeout in seconds"), "{}", r.detail);
     }
 
     #[test]

@@ -60,6 +60,8 @@ fn event(node: &str, kind: EventKind) -> Record {
         pid: 1,
         seq: 0,
         message: String::new(),
+        log_source: None,
+        log_type: None,
     })
 }
 

@@ -44,6 +44,8 @@ pub static CHECKS: &[&CheckDef] = &[
     &EVENTS,
     &QUORUM,
     &SERVICE_READY,
+    &EVENT_TEXT,
+    &EVENT_SEQUENCE,
 ];
 
 impl CheckSpec {
@@ -60,6 +62,8 @@ impl CheckSpec {
             CheckSpec::Events { .. } => &EVENTS,
             CheckSpec::Quorum { .. } => &QUORUM,
             CheckSpec::ServiceReady { .. } => &SERVICE_READY,
+            CheckSpec::EventText { .. } => &EVENT_TEXT,
+            CheckSpec::EventSequence { .. } => &EVENT_SEQUENCE,
         }
     }
 
@@ -242,5 +246,55 @@ static SERVICE_READY: CheckDef = CheckDef {
             node: node?,
             within: p.required("within", within)?,
         })
+    },
+};
+static EVENT_TEXT: CheckDef = CheckDef {
+    name: "event_text",
+    doc: "an event of a node with a modelled id reads as the seeds quote it (`*` matches any run of characters)",
+    keys: &["node", "id", "text", "source", "type", "line"],
+    example: "{ kind: event_text, node: n1, id: 1118, text: 'Cluster service was terminated as requested by Node *.', source: ClusNet, type: Error, line: 'INFO [ClMsg] Received poison event.' }",
+    parse: |p| {
+        let node = p.node("node");
+        let id = p.count("id", 1, 65535);
+        let text = p.string("text");
+        let source = p.string("source");
+        let line = p.string("line");
+        let log_type = p.choice(
+            "type",
+            &[
+                ("Information", "Information"),
+                ("Warning", "Warning"),
+                ("Error", "Error"),
+            ],
+        );
+        let node = p.required("node", node);
+        let id = p.required("id", id);
+        let text = p.required("text", text);
+        Some(CheckSpec::EventText {
+            node: node?,
+            id: id?,
+            text: text?,
+            source: source?,
+            log_type: log_type?.map(str::to_string),
+            line: line?,
+        })
+    },
+};
+
+static EVENT_SEQUENCE: CheckDef = CheckDef {
+    name: "event_sequence",
+    doc: "event kinds appear on a node in this order (others may come between)",
+    keys: &["node", "kinds"],
+    example: "{ kind: event_sequence, node: n2, kinds: [ip_conflict, group_online_failed] }",
+    parse: |p| {
+        let node = p.node("node");
+        let kinds = p.event_kinds("kinds");
+        let node = p.required("node", node);
+        let kinds = kinds?;
+        if kinds.is_empty() {
+            p.missing("`kinds`");
+            return None;
+        }
+        Some(CheckSpec::EventSequence { node: node?, kinds })
     },
 };

@@ -106,6 +106,12 @@ impl Params<'_> {
         }
     }
 
+    /// A string.
+    pub fn string(&mut self, key: &str) -> Field<String> {
+        let t = self.text(key, "a string")?;
+        Some(t.map(|t| t.value))
+    }
+
     /// A duration with a unit.
     pub fn duration(&mut self, key: &str) -> Field<Duration> {
         let Some(s) = self.scalar(key, "a duration")? else {
