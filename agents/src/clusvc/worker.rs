@@ -277,12 +277,20 @@ impl AppCtx {
         let data = lease::data_path(&self.spec.shared_dir, &self.spec.name);
         let lease_file = lease::lease_path(&self.spec.shared_dir, &self.spec.name);
         let mut line = 0u64;
-        while !self.stop.load(Ordering::SeqCst) {
-            if let Ok((mut conn, _)) = self.listener.accept() {
-                let _ = conn.set_nonblocking(false);
-                let _ = conn.write_all(format!("{}\n", self.rep.node).as_bytes());
+        loop {
+            // Stopping flushes what the application still holds: a last
+            // write, so an owner whose disk was taken while it hung learns
+            // it (57/50) before its group is offline, whichever of the two
+            // threads runs first after a thaw.
+            let stopping = self.stop.load(Ordering::SeqCst);
+            if !stopping {
+                if let Ok((mut conn, _)) = self.listener.accept() {
+                    let _ = conn.set_nonblocking(false);
+                    let _ = conn.write_all(format!("{}\n", self.rep.node).as_bytes());
+                }
             }
-            if let Some(ours) = self.lease.clone().filter(|_| Instant::now() >= next_write) {
+            let due = stopping || Instant::now() >= next_write;
+            if let Some(ours) = self.lease.clone().filter(|_| due) {
                 next_write += DISK_WRITE_EVERY;
                 match lease::check(&lease_file, &ours) {
                     Ok(()) => {
@@ -299,6 +307,9 @@ impl AppCtx {
                         self.lease = None;
                     }
                 }
+            }
+            if stopping {
+                return;
             }
             std::thread::sleep(Duration::from_millis(10));
         }

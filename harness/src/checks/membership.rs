@@ -18,7 +18,9 @@ fn lost_records<'a>(trace: &'a Trace, nodes: Option<&[&str]>) -> Vec<&'a crate::
 }
 
 /// Each kind of `must` appears (on `node`, or on any node), and no kind of
-/// `must_not` does.
+/// `must_not` does during the timeline: what the nodes do while they are
+/// stopped after it (a healed partition lets a last poison packet through,
+/// groups go offline) is not the scenario's behaviour.
 pub fn events(
     spec: &CheckSpec,
     trace: &Trace,
@@ -44,8 +46,12 @@ pub fn events(
         }
     }
     let absent_must = problems.len();
+    let settled = trace.settled().unwrap_or(u64::MAX);
     for k in must_not {
-        let seen: Vec<_> = trace.events(node, Some(*k)).collect();
+        let seen: Vec<_> = trace
+            .events(node, Some(*k))
+            .filter(|e| e.t <= settled)
+            .collect();
         if let Some(e) = seen.first() {
             problems.push(format!(
                 "{} appeared {} time(s) on {whom}, first at {:+.3} s on `{}`",
@@ -180,6 +186,26 @@ mod tests {
             "{}",
             r.detail
         );
+    }
+
+    /// Regression: a one-way partition healed as the run ended let one
+    /// poison packet through while the nodes were being stopped, and
+    /// `must_not: [poisoned]` failed on it.
+    #[test]
+    fn events_must_not_judges_the_timeline_not_the_stopping_after_it() {
+        let mut b = TraceBuilder::cluster(&["n1", "n2"]);
+        b.event("n1", Source::Service, EventKind::Poisoned, 6027.0);
+        let trace = b.settled(6000).end(6100).build();
+        let spec = CheckSpec::Events {
+            node: Some("n1".into()),
+            must: vec![],
+            must_not: vec![EventKind::Poisoned],
+        };
+        assert_eq!(run_check(&spec, &trace).verdict, Verdict::Pass);
+        let mut b = TraceBuilder::cluster(&["n1", "n2"]);
+        b.event("n1", Source::Service, EventKind::Poisoned, 5990.0);
+        let trace = b.settled(6000).end(6100).build();
+        assert_eq!(run_check(&spec, &trace).verdict, Verdict::Fail);
     }
 
     #[test]
