@@ -10,12 +10,14 @@
 mod error;
 mod freezer;
 mod group;
+mod resources;
 pub mod mountinfo;
 mod rt;
 mod walk;
 
 pub use error::CgroupError;
 pub use group::{Cgroup, StateChange};
+pub use resources::{Controller, CpuQuota, MemoryEvents, WeightLevel};
 
 use std::collections::BTreeMap;
 use std::fs;
