@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod cgroup;
+pub mod cpu;
 pub mod fault;
 pub mod freeze;
 pub mod helper;

@@ -10,8 +10,8 @@
 mod error;
 mod freezer;
 mod group;
-mod resources;
 pub mod mountinfo;
+mod resources;
 mod rt;
 mod walk;
 
@@ -215,6 +215,32 @@ impl CgroupHost {
             Some(root) => rt::grant(root, rel_leaf, leaf_us),
             None => Ok(()),
         }
+    }
+
+    /// Takes back the RT time of the group at `rel_leaf` (0 µs), where the
+    /// host has `cpu.rt_runtime_us`; a no-op elsewhere. Its RT tasks must
+    /// have ended.
+    pub fn release_rt_runtime(&self, rel_leaf: &Path) -> Result<(), CgroupError> {
+        match self.rt_root() {
+            Some(root) => rt::release(root, rel_leaf),
+            None => Ok(()),
+        }
+    }
+
+    /// `cpu.rt_runtime_us` of the group at `rel`, where the host has it.
+    pub fn rt_runtime(&self, rel: &Path) -> Result<Option<i64>, CgroupError> {
+        let Some(root) = self.rt_root() else {
+            return Ok(None);
+        };
+        let path = root.join(rel).join("cpu.rt_runtime_us");
+        let text = fs::read_to_string(&path).map_err(|source| CgroupError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| CgroupError::Parse { path, text })
     }
 }
 

@@ -51,8 +51,7 @@ fn v2_group(dir: &Path, with_controllers: bool) -> Cgroup {
             "low 0\nhigh 5\nmax 9\noom 1\noom_kill 1\noom_group_kill 0\n",
         );
     }
-    CgroupHost::with_roots(BTreeMap::new(), Some(dir.to_path_buf()))
-        .open(Path::new("f/n1/service"))
+    CgroupHost::with_roots(BTreeMap::new(), Some(dir.to_path_buf())).open(Path::new("f/n1/service"))
 }
 
 #[test]
@@ -131,7 +130,10 @@ fn v2_cpu_max_weight_and_memory_events() {
         "max 100000"
     );
     assert_eq!(g.cpu_nr_throttled().unwrap(), 2);
-    assert_eq!(g.set_cpu_weight_level(WeightLevel::Highest).unwrap(), 10_000);
+    assert_eq!(
+        g.set_cpu_weight_level(WeightLevel::Highest).unwrap(),
+        10_000
+    );
     assert_eq!(g.memory_limit().unwrap(), None);
     g.set_memory_high(Some(1 << 20)).unwrap();
     assert_eq!(g.memory_high().unwrap(), Some(1 << 20));
@@ -152,6 +154,9 @@ fn v2_without_controllers_says_so_instead_of_pretending() {
     let e = g.cpu_quota().unwrap_err();
     assert_eq!(e.to_string(), "no cpu controller for cgroup f/n1/service");
     let e = g.set_memory_limit(Some(1)).unwrap_err();
-    assert_eq!(e.to_string(), "no memory controller for cgroup f/n1/service");
+    assert_eq!(
+        e.to_string(),
+        "no memory controller for cgroup f/n1/service"
+    );
     assert!(!dir.path().join("f/n1/service/memory.max").exists());
 }
