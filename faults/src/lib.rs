@@ -13,6 +13,7 @@ pub mod freeze;
 pub mod helper;
 pub mod host;
 pub mod link;
+pub mod memory;
 pub mod netns;
 
 /// The clock, process launch and reaping live in `faultline-sys`, which the

@@ -27,6 +27,10 @@ use std::path::{Path, PathBuf};
 /// Controllers enabled in `cgroup.subtree_control` on a pure v2 host.
 const V2_CONTROLLERS: [&str; 3] = ["cpu", "memory", "pids"];
 
+/// The environment variable that makes faultline use one cgroup2 mount as
+/// if the host were pure cgroup v2 (e.g. `/sys/fs/cgroup/unified`).
+pub const V2_ROOT_ENV: &str = "FAULTLINE_CGROUP_V2_ROOT";
+
 /// The cgroup layout of a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
@@ -78,6 +82,44 @@ impl CgroupHost {
             return Err(CgroupError::NoCgroupMount { path });
         }
         Ok(CgroupHost::with_roots(mounts.v1, mounts.unified))
+    }
+
+    /// Like [`CgroupHost::detect`], unless [`V2_ROOT_ENV`] names a cgroup2
+    /// mount to use alone, as if the host were pure v2.
+    pub fn detect_or_env() -> Result<CgroupHost, CgroupError> {
+        match std::env::var_os(V2_ROOT_ENV) {
+            Some(root) => Ok(CgroupHost::with_roots(
+                BTreeMap::new(),
+                Some(PathBuf::from(root)),
+            )),
+            None => CgroupHost::detect(),
+        }
+    }
+
+    /// Whether `controller` (`cpu`, `memory`) can be used in groups this
+    /// host creates: its v1 mount, or listed in the v2 root's
+    /// `cgroup.controllers`. `Err` says why not.
+    pub fn controller(&self, controller: &str) -> Result<String, String> {
+        match &self.layout {
+            Layout::V1Hybrid { v1, .. } => match v1.get(controller) {
+                Some(root) => Ok(format!("v1 {controller} at {}", root.display())),
+                None => Err(format!("no v1 {controller} hierarchy mounted")),
+            },
+            Layout::V2 { root } => {
+                let path = root.join("cgroup.controllers");
+                let text = fs::read_to_string(&path).unwrap_or_default();
+                if text.split_whitespace().any(|c| c == controller) {
+                    Ok(format!("v2 {controller} at {}", root.display()))
+                } else {
+                    Err(format!(
+                        "cgroup v2 at {} has no {controller} controller ({}: {:?})",
+                        root.display(),
+                        path.display(),
+                        text.trim()
+                    ))
+                }
+            }
+        }
     }
 
     /// A host with the given roots: an empty `v1` map with `unified` set
