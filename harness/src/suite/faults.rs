@@ -83,7 +83,13 @@ pub struct FaultDef {
 }
 
 /// Every fault kind this build knows.
-pub static FAULTS: &[&FaultDef] = &[&FREEZE, &LINK_DOWN, &FORGED_POISON];
+pub static FAULTS: &[&FaultDef] = &[
+    &FREEZE,
+    &LINK_DOWN,
+    &FORGED_POISON,
+    &super::faults_res::CPU,
+    &super::faults_res::MEMORY,
+];
 
 impl FaultKind {
     /// This kind's table entry.
@@ -92,6 +98,8 @@ impl FaultKind {
             FaultKind::Freeze => &FREEZE,
             FaultKind::LinkDown => &LINK_DOWN,
             FaultKind::ForgedPoison => &FORGED_POISON,
+            FaultKind::Cpu => &super::faults_res::CPU,
+            FaultKind::Memory => &super::faults_res::MEMORY,
         }
     }
 
@@ -138,7 +146,7 @@ impl FaultPlan {
     }
 }
 
-fn on_node(f: &FaultPlan) -> Vec<String> {
+pub(super) fn on_node(f: &FaultPlan) -> Vec<String> {
     vec![f.node.clone()]
 }
 
