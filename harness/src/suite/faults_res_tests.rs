@@ -84,9 +84,9 @@ fn cpu_mistakes_are_located() {
         got[0].contains("workers `0` must be a whole number from 1 to 64"),
         "{got:?}"
     );
-    let got = issues("{ kind: cpu, node: n1, mode: rt_hog, runtime: 1s, at: 1s, for: 2s }");
+    let got = issues("{ kind: cpu, node: n1, mode: rt_hog, workers: 3, at: 1s, for: 2s }");
     assert!(
-        got[0].contains("runtime `1s` must be from 10ms to 900ms"),
+        got[0].contains("`workers` applies to mode quota, weight only"),
         "{got:?}"
     );
 }
