@@ -228,19 +228,23 @@ impl CpuGuard {
                 quota_us,
                 period_us,
             } => {
+                // Workers first, running flat out, then the quota: a worker
+                // started inside a throttled group would wait a period to
+                // even exec.
+                for _ in 0..f.workers {
+                    self.spawn(&f.service, &[])?;
+                }
+                self.await_spinning()?;
                 self.undo.quota = Some(f.service.cpu_quota()?);
                 let q = CpuQuota {
                     quota_us: Some(quota_us),
                     period_us,
                 };
+                let before = f.service.cpu_nr_throttled()?;
                 f.service.set_cpu_quota(q)?;
                 let read = f.service.cpu_quota()?;
                 if read != q {
                     return Err(self.not_in_effect(format!("cpu quota {read:?}")));
-                }
-                let before = f.service.cpu_nr_throttled()?;
-                for _ in 0..f.workers {
-                    self.spawn(&f.service, &[])?;
                 }
                 let start = Instant::now();
                 loop {
@@ -323,6 +327,31 @@ impl CpuGuard {
         }
     }
 
+    /// Waits until every helper is past exec and burning CPU (its
+    /// `/proc/PID/comm` is the helper's and it has run a tick).
+    fn await_spinning(&mut self) -> Result<(), FaultError> {
+        let start = Instant::now();
+        loop {
+            let ready = self.running.pids().iter().all(|pid| {
+                let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let utime = stat
+                    .rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(11))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                utime > 0
+            });
+            if ready {
+                return Ok(());
+            }
+            self.check_alive()?;
+            if start.elapsed() > PROOF_TIMEOUT {
+                return Err(self.not_in_effect("workers never started spinning".into()));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn await_run_delay(
         &mut self,
         service: &[i32],
@@ -362,17 +391,13 @@ impl CpuGuard {
         }
     }
 
-    /// Stops the helpers and restores what was changed; what was read back.
+    /// Restores what was changed and stops the helpers; what was read
+    /// back. The quota and weights go first (a throttled worker cannot
+    /// even die until its group runs again); RT time last (it cannot be
+    /// taken back while FIFO spinners run).
     fn restore(&mut self) -> Result<String, FaultError> {
-        let f = &self.fault;
-        let pids = self.running.pids();
-        self.running
-            .stop(STOP_TIMEOUT)
-            .map_err(|pids| FaultError::HelpersLeft {
-                fault: f.describe(),
-                pids,
-            })?;
-        let mut evidence = vec![format!("spinners {pids:?} reaped")];
+        let f = self.fault.clone();
+        let mut evidence = Vec::new();
         if let Some(q) = self.undo.quota.take() {
             f.service.set_cpu_quota(q)?;
             let read = f.service.cpu_quota()?;
@@ -390,6 +415,14 @@ impl CpuGuard {
             f.workload.set_cpu_weight(w)?;
             evidence.push(format!("workload weight {}", f.workload.cpu_weight()?));
         }
+        let pids = self.running.pids();
+        self.running
+            .stop(STOP_TIMEOUT)
+            .map_err(|pids| FaultError::HelpersLeft {
+                fault: f.describe(),
+                pids,
+            })?;
+        evidence.push(format!("spinners {pids:?} reaped"));
         if std::mem::take(&mut self.undo.rt_granted) {
             f.host.release_rt_runtime(f.workload.rel())?;
             let rt = f.host.rt_runtime(f.workload.rel())?;

@@ -75,10 +75,9 @@ fn parse_cpu(p: &mut Params<'_>) -> Option<FaultSpec> {
     if misplaced {
         return None;
     }
-    let workers = workers.unwrap_or(match mode {
-        CpuStarveMode::Weight => 2 * cpus(),
-        _ => 1,
-    });
+    // Two workers per CPU: with one, the service often wins the quota
+    // back at a period's start (heartbeats leak through; measured).
+    let workers = workers.unwrap_or(2 * cpus());
     Some(FaultSpec::Cpu {
         mode,
         quota,
@@ -198,9 +197,10 @@ pub static MEMORY: FaultDef = FaultDef {
           process, the leaker first) or hang (allocating tasks stall)",
     params: &["rate", "limit", "policy", "target"],
     needs_cluster: false,
-    // `hang` on the service's cgroup stops its heartbeats; `oom_kill` of a
-    // workload leaker does not (its scenario checks `no_detection`).
-    hangs_service: true,
+    // Neither policy stops the reference service's heartbeats (measured):
+    // `oom_kill` kills the leaker (oom_score_adj 1000), and `hang` stalls
+    // only tasks that allocate, which its heartbeat path never does.
+    hangs_service: false,
     requires: &["memory-controller"],
     example: "{ kind: memory, node: n1, rate: 10MB/100ms, limit: 64MB, policy: oom_kill, \
               target: workload, at: 1s, for: 3s }",

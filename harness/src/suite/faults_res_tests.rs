@@ -28,14 +28,14 @@ fn issues(fault: &str) -> Vec<String> {
 
 #[test]
 fn cpu_modes_get_their_defaults() {
-    let got = spec("{ kind: cpu, node: n1, mode: quota, at: 1s, for: 2s }");
+    let got = spec("{ kind: cpu, node: n1, mode: quota, workers: 3, at: 1s, for: 2s }");
     assert_eq!(
         got,
         FaultSpec::Cpu {
             mode: CpuStarveMode::Quota,
             quota: Duration::from_millis(1),
             period: Duration::from_secs(1),
-            workers: 1,
+            workers: 3,
         }
     );
     let FaultSpec::Cpu { workers, .. } =
