@@ -273,7 +273,14 @@ impl CpuGuard {
             } => {
                 let service = f.service.pids()?;
                 let before = run_delay_ns(&service);
-                f.host.grant_rt_runtime(f.workload.rel(), runtime_us)?;
+                if let Err(e) = f.host.grant_rt_runtime(f.workload.rel(), runtime_us) {
+                    return Err(self.not_in_effect(format!(
+                        "cannot grant {runtime_us} µs of RT time to the workload cgroup \
+                         (the host's RT budget, cpu.rt_runtime_us 950000 at the root, is \
+                         shared with every run's watchdogs): {}",
+                        faultline_sys::error::chain(&e)
+                    )));
+                }
                 self.undo.rt_granted = true;
                 for cpu in cpus() {
                     let args = [

@@ -4,6 +4,7 @@
 
 mod cli;
 mod root_arp;
+mod root_faults_res;
 mod root_observe;
 mod root_runs;
 mod suites;
