@@ -76,7 +76,7 @@ pub(super) fn run(deadline: Deadline, args: &[String]) -> Result<(), String> {
     let mut n: u64 = 0;
     loop {
         n = std::hint::black_box(n.wrapping_add(1));
-        if n % 4096 == 0 && deadline.passed() {
+        if n.is_multiple_of(4096) && deadline.passed() {
             return Ok(());
         }
     }
