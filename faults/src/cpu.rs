@@ -231,11 +231,12 @@ impl CpuGuard {
                 // Workers first, running flat out, then the quota: a worker
                 // started inside a throttled group would wait a period to
                 // even exec.
+                // Read first: no controller, nothing started.
+                self.undo.quota = Some(f.service.cpu_quota()?);
                 for _ in 0..f.workers {
                     self.spawn(&f.service, &[])?;
                 }
                 self.await_spinning()?;
-                self.undo.quota = Some(f.service.cpu_quota()?);
                 let q = CpuQuota {
                     quota_us: Some(quota_us),
                     period_us,
