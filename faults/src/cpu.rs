@@ -228,24 +228,37 @@ impl CpuGuard {
                 quota_us,
                 period_us,
             } => {
-                // Workers first, running flat out, then the quota: a worker
-                // started inside a throttled group would wait a period to
-                // even exec.
-                // Read first: no controller, nothing started.
-                self.undo.quota = Some(f.service.cpu_quota()?);
+                // Read first: no controller, nothing started. A quota
+                // already there would hold our own workers' exec for
+                // seconds: refuse rather than block.
+                let old = f.service.cpu_quota()?;
+                if old.quota_us.is_some() {
+                    return Err(self.not_in_effect(format!(
+                        "the service cgroup already has a CPU quota ({} µs per {} µs)",
+                        old.quota_us.unwrap_or_default(),
+                        old.period_us
+                    )));
+                }
+                self.undo.quota = Some(old);
+                // Workers start in the workload cgroup and spin there
+                // (exec done), then the quota goes on and they move into
+                // the service's cgroup, where they spend it at once.
                 for _ in 0..f.workers {
-                    self.spawn(&f.service, &[])?;
+                    self.spawn(&f.workload, &[])?;
                 }
                 self.await_spinning()?;
                 let q = CpuQuota {
                     quota_us: Some(quota_us),
                     period_us,
                 };
-                let before = f.service.cpu_nr_throttled()?;
                 f.service.set_cpu_quota(q)?;
                 let read = f.service.cpu_quota()?;
                 if read != q {
                     return Err(self.not_in_effect(format!("cpu quota {read:?}")));
+                }
+                let before = f.service.cpu_nr_throttled()?;
+                for pid in self.running.pids() {
+                    f.service.add_process(pid)?;
                 }
                 let start = Instant::now();
                 loop {

@@ -59,7 +59,7 @@ fn root_cpu_suite_passes_with_proof_in_every_trace() {
         return;
     }
     let scenarios = run_suite("suites/faults/cpu.yaml");
-    assert_eq!(scenarios.len(), 4, "{scenarios:?}");
+    assert_eq!(scenarios.len(), 3, "{scenarios:?}");
     for (name, faults) in &scenarios {
         let onset = evidence(faults, "injected");
         let healed = evidence(faults, "healed");
