@@ -437,6 +437,15 @@ impl CpuGuard {
             evidence.push(format!("workload weight {}", f.workload.cpu_weight()?));
         }
         let pids = self.running.pids();
+        if self.undo.rt_granted {
+            // A throttled FIFO spinner cannot even die until its group's
+            // next RT period: make it an ordinary task first.
+            let normal = libc::sched_param { sched_priority: 0 };
+            for pid in &pids {
+                // SAFETY: a pid we started; `normal` is a valid sched_param.
+                unsafe { libc::sched_setscheduler(*pid, libc::SCHED_OTHER, &normal) };
+            }
+        }
         self.running
             .stop(STOP_TIMEOUT)
             .map_err(|pids| FaultError::HelpersLeft {
