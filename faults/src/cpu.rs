@@ -287,7 +287,17 @@ impl CpuGuard {
             } => {
                 let service = f.service.pids()?;
                 let before = run_delay_ns(&service);
-                if let Err(e) = f.host.grant_rt_runtime(f.workload.rel(), runtime_us) {
+                // Other runs grant and remove RT time concurrently (their
+                // watchdogs): a plan can go stale before it is written.
+                let mut granted = f.host.grant_rt_runtime(f.workload.rel(), runtime_us);
+                for _ in 0..3 {
+                    if granted.is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    granted = f.host.grant_rt_runtime(f.workload.rel(), runtime_us);
+                }
+                if let Err(e) = granted {
                     return Err(self.not_in_effect(format!(
                         "cannot grant {runtime_us} µs of RT time to the workload cgroup \
                          (the host's RT budget, cpu.rt_runtime_us 950000 at the root, is \
