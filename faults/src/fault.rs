@@ -75,6 +75,23 @@ pub enum FaultError {
         #[source]
         source: crate::helper::child::HelperError,
     },
+    /// A helper process of the fault could not be started.
+    #[error("cannot start helper `{helper}`")]
+    HelperSpawn {
+        /// The helper's name.
+        helper: &'static str,
+        /// The cause.
+        #[source]
+        source: crate::process::SpawnError,
+    },
+    /// Helper processes did not end when stopped.
+    #[error("helpers {pids:?} of {fault} were not reaped after SIGKILL")]
+    HelpersLeft {
+        /// The fault, described.
+        fault: String,
+        /// The pids left.
+        pids: Vec<i32>,
+    },
     /// Injecting failed, and undoing the partial injection failed too.
     #[error("cannot inject {fault}, and undoing it failed too ({undo})")]
     InjectUndo {

@@ -50,7 +50,7 @@ pub fn probe_host() -> Vec<Probe> {
             Err(format!("euid {euid}, need 0"))
         },
     ));
-    let host = CgroupHost::detect();
+    let host = CgroupHost::detect_or_env();
     probes.push(probe(
         "cgroups",
         true,
@@ -86,6 +86,16 @@ pub fn probe_host() -> Vec<Probe> {
         rt_group_sched(cap(|c| c.rt_group_sched)),
     ));
     probes.push(probe("sched-fifo", false, sched_fifo()));
+    for (name, controller) in [("cpu-controller", "cpu"), ("memory-controller", "memory")] {
+        probes.push(probe(
+            name,
+            false,
+            match &host {
+                Ok(host) => host.controller(controller),
+                Err(e) => Err(e.to_string()),
+            },
+        ));
+    }
     probes.push(probe("netns", true, netns()));
     probes.push(probe("fanotify", false, fanotify()));
     probes.push(probe("nftables", false, nftables()));

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod cgroup;
+pub mod cpu;
 pub mod crash;
 pub mod delay;
 pub mod fault;
@@ -16,6 +17,7 @@ pub mod host;
 pub mod link;
 pub mod lock;
 pub mod loss;
+pub mod memory;
 pub mod netns;
 pub mod nft;
 pub mod partition;

@@ -408,6 +408,11 @@ impl Lab {
         })
     }
 
+    /// The host's cgroups as this lab uses them.
+    pub fn cgroups(&self) -> &CgroupHost {
+        &self.host
+    }
+
     /// The harness's trace socket for this run.
     pub fn trace_socket(&self) -> PathBuf {
         self.run_dir.join("trace.sock")

@@ -232,6 +232,11 @@ pub enum FaultKind {
     Lock,
     /// The node's service is killed (SIGKILL).
     Crash,
+    /// Starve the node's service of CPU (`mode`: quota, rt_hog, weight).
+    Cpu,
+    /// A leak in the node's memory cgroup up to a limit (`policy`:
+    /// oom_kill, hang).
+    Memory,
 }
 
 /// What a `scanner` stalls besides the opens it holds.
@@ -243,6 +248,38 @@ pub enum ScannerScope {
     /// Every process of the node, watchdog included (the seed's filter
     /// driver spinning in the kernel).
     Node,
+}
+
+/// How the cpu fault starves the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CpuStarveMode {
+    /// A CFS quota on the service's cgroup, spent by workers inside it.
+    Quota,
+    /// SCHED_FIFO spinners on every CPU in the workload cgroup.
+    RtHog,
+    /// High-weight workers against a low-weight service cgroup.
+    Weight,
+}
+
+/// What the memory fault's limit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakPolicy {
+    /// The OOM killer kills a process of the group.
+    OomKill,
+    /// Allocating tasks stall.
+    Hang,
+}
+
+/// Which of the node's cgroups leaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakTarget {
+    /// The workload cgroup (the service is untouched unless it shares).
+    Workload,
+    /// The service's own cgroup.
+    Service,
 }
 
 /// A fault kind with its parameters: what a fault does, apart from where
@@ -306,6 +343,33 @@ pub enum FaultSpec {
     },
     /// See [`FaultKind::Crash`].
     Crash,
+    /// See [`FaultKind::Cpu`].
+    Cpu {
+        /// The mechanism.
+        mode: CpuStarveMode,
+        /// `quota`: CPU time allowed per period.
+        #[serde(with = "serde_text")]
+        quota: Duration,
+        /// `quota`: the CFS period.
+        #[serde(with = "serde_text")]
+        period: Duration,
+        /// `quota`, `weight`: busy workers.
+        workers: u32,
+    },
+    /// See [`FaultKind::Memory`].
+    Memory {
+        /// Bytes leaked per step.
+        step: u64,
+        /// Time between steps.
+        #[serde(with = "serde_text")]
+        every: Duration,
+        /// The group's limit, bytes.
+        limit: u64,
+        /// What the limit does.
+        policy: LeakPolicy,
+        /// Which group leaks.
+        target: LeakTarget,
+    },
 }
 
 impl FaultSpec {
@@ -321,6 +385,8 @@ impl FaultSpec {
             FaultSpec::Scanner { .. } => FaultKind::Scanner,
             FaultSpec::Lock { .. } => FaultKind::Lock,
             FaultSpec::Crash => FaultKind::Crash,
+            FaultSpec::Cpu { .. } => FaultKind::Cpu,
+            FaultSpec::Memory { .. } => FaultKind::Memory,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod checks;
 mod entries;
 pub mod faults;
 mod faults_net;
+mod faults_res;
 mod params;
 mod raw;
 mod validate;

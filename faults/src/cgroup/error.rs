@@ -95,4 +95,23 @@ pub enum CgroupError {
         /// How long it waited.
         waited_ms: u64,
     },
+    /// The group has no folder with this controller's files (on a v2
+    /// mount without the controller enabled, for one).
+    #[error("no {controller} controller for cgroup {rel}")]
+    NoController {
+        /// The group's relative path.
+        rel: PathBuf,
+        /// The controller, like `memory`.
+        controller: &'static str,
+    },
+    /// The operation exists only on the other cgroup version.
+    #[error("{what} needs cgroup {needs} (cgroup {rel})")]
+    WrongVersion {
+        /// The group's relative path.
+        rel: PathBuf,
+        /// What was asked, like `memory.oom_control`.
+        what: &'static str,
+        /// The version it needs, `v1` or `v2`.
+        needs: &'static str,
+    },
 }

@@ -77,6 +77,19 @@ impl Cgroup {
             .collect()
     }
 
+    /// Moves process `pid` into this group in every hierarchy.
+    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        for path in self.procs_files() {
+            let value = pid.to_string();
+            fs::write(&path, &value).map_err(|source| CgroupError::Write {
+                path,
+                value,
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Every process in this group and below, over all hierarchies, sorted.
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
         let mut pids = BTreeSet::new();

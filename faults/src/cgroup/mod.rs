@@ -11,11 +11,13 @@ mod error;
 mod freezer;
 mod group;
 pub mod mountinfo;
+mod resources;
 mod rt;
 mod walk;
 
 pub use error::CgroupError;
 pub use group::{Cgroup, StateChange};
+pub use resources::{Controller, CpuQuota, MemoryEvents, WeightLevel};
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -24,6 +26,10 @@ use std::path::{Path, PathBuf};
 
 /// Controllers enabled in `cgroup.subtree_control` on a pure v2 host.
 const V2_CONTROLLERS: [&str; 3] = ["cpu", "memory", "pids"];
+
+/// The environment variable that makes faultline use one cgroup2 mount as
+/// if the host were pure cgroup v2 (e.g. `/sys/fs/cgroup/unified`).
+pub const V2_ROOT_ENV: &str = "FAULTLINE_CGROUP_V2_ROOT";
 
 /// The cgroup layout of a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +82,44 @@ impl CgroupHost {
             return Err(CgroupError::NoCgroupMount { path });
         }
         Ok(CgroupHost::with_roots(mounts.v1, mounts.unified))
+    }
+
+    /// Like [`CgroupHost::detect`], unless [`V2_ROOT_ENV`] names a cgroup2
+    /// mount to use alone, as if the host were pure v2.
+    pub fn detect_or_env() -> Result<CgroupHost, CgroupError> {
+        match std::env::var_os(V2_ROOT_ENV) {
+            Some(root) => Ok(CgroupHost::with_roots(
+                BTreeMap::new(),
+                Some(PathBuf::from(root)),
+            )),
+            None => CgroupHost::detect(),
+        }
+    }
+
+    /// Whether `controller` (`cpu`, `memory`) can be used in groups this
+    /// host creates: its v1 mount, or listed in the v2 root's
+    /// `cgroup.controllers`. `Err` says why not.
+    pub fn controller(&self, controller: &str) -> Result<String, String> {
+        match &self.layout {
+            Layout::V1Hybrid { v1, .. } => match v1.get(controller) {
+                Some(root) => Ok(format!("v1 {controller} at {}", root.display())),
+                None => Err(format!("no v1 {controller} hierarchy mounted")),
+            },
+            Layout::V2 { root } => {
+                let path = root.join("cgroup.controllers");
+                let text = fs::read_to_string(&path).unwrap_or_default();
+                if text.split_whitespace().any(|c| c == controller) {
+                    Ok(format!("v2 {controller} at {}", root.display()))
+                } else {
+                    Err(format!(
+                        "cgroup v2 at {} has no {controller} controller ({}: {:?})",
+                        root.display(),
+                        path.display(),
+                        text.trim()
+                    ))
+                }
+            }
+        }
     }
 
     /// A host with the given roots: an empty `v1` map with `unified` set
@@ -213,6 +257,32 @@ impl CgroupHost {
             Some(root) => rt::grant(root, rel_leaf, leaf_us),
             None => Ok(()),
         }
+    }
+
+    /// Takes back the RT time of the group at `rel_leaf` (0 µs), where the
+    /// host has `cpu.rt_runtime_us`; a no-op elsewhere. Its RT tasks must
+    /// have ended.
+    pub fn release_rt_runtime(&self, rel_leaf: &Path) -> Result<(), CgroupError> {
+        match self.rt_root() {
+            Some(root) => rt::release(root, rel_leaf),
+            None => Ok(()),
+        }
+    }
+
+    /// `cpu.rt_runtime_us` of the group at `rel`, where the host has it.
+    pub fn rt_runtime(&self, rel: &Path) -> Result<Option<i64>, CgroupError> {
+        let Some(root) = self.rt_root() else {
+            return Ok(None);
+        };
+        let path = root.join(rel).join("cpu.rt_runtime_us");
+        let text = fs::read_to_string(&path).map_err(|source| CgroupError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| CgroupError::Parse { path, text })
     }
 }
 

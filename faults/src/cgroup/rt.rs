@@ -78,3 +78,18 @@ pub(super) fn grant(root: &Path, rel: &Path, leaf_us: u64) -> Result<(), CgroupE
     }
     Ok(())
 }
+
+/// Takes RT time back from the leaf `root/rel` (writes 0), where the file
+/// exists; ancestors keep what they were raised to. Fails while RT tasks
+/// still run in the leaf.
+pub(super) fn release(root: &Path, rel: &Path) -> Result<(), CgroupError> {
+    let path = root.join(rel).join(FILE);
+    if !path.exists() {
+        return Ok(());
+    }
+    fs::write(&path, "0").map_err(|source| CgroupError::Write {
+        path,
+        value: "0".into(),
+        source,
+    })
+}

@@ -389,3 +389,22 @@ fn root_grant_rt_runtime_lets_sched_fifo_run_in_the_leaf() {
         assert_eq!(chrt(), ExitStatus::Code(0));
     });
 }
+
+#[test]
+fn controller_is_found_on_v1_and_in_v2_cgroup_controllers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let hybrid = fake_hybrid(dir.path());
+    assert!(hybrid.controller("cpu").unwrap().starts_with("v1 cpu at"));
+    assert!(hybrid.controller("blkio").is_err());
+    let v2dir = tempfile::tempdir().unwrap();
+    let v2 = CgroupHost::with_roots(BTreeMap::new(), Some(v2dir.path().to_path_buf()));
+    // The hybrid host's unified mount: no controllers at all.
+    touch(&v2dir.path().join("cgroup.controllers"), "\n");
+    let e = v2.controller("memory").unwrap_err();
+    assert!(e.contains("has no memory controller"), "{e}");
+    touch(
+        &v2dir.path().join("cgroup.controllers"),
+        "cpu memory pids\n",
+    );
+    assert!(v2.controller("memory").is_ok());
+}

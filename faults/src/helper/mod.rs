@@ -11,6 +11,12 @@
 //! it never decides whether a fault took effect: the fault reads that back
 //! from the kernel.
 
+mod leak;
+mod running;
+mod spin;
+
+pub use running::Running;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -43,7 +49,12 @@ impl Deadline {
 pub type HelperFn = fn(Deadline, &[String]) -> Result<(), String>;
 
 /// Every helper this build has, by name.
-pub static HELPERS: &[(&str, HelperFn)] = &[("scanner", scanner::run), ("lock", lock::run)];
+pub static HELPERS: &[(&str, HelperFn)] = &[
+    ("scanner", scanner::run),
+    ("lock", lock::run),
+    ("spin", spin::run),
+    ("leak", leak::run),
+];
 
 /// The command line that starts helper `name` with `args`, ending by itself
 /// after `lifetime`; the caller adds namespace, cgroup and output.

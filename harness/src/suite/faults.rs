@@ -100,6 +100,8 @@ pub static FAULTS: &[&FaultDef] = &[
     &SCANNER,
     &LOCK,
     &CRASH,
+    &super::faults_res::CPU,
+    &super::faults_res::MEMORY,
 ];
 
 impl FaultKind {
@@ -115,6 +117,8 @@ impl FaultKind {
             FaultKind::Scanner => &SCANNER,
             FaultKind::Lock => &LOCK,
             FaultKind::Crash => &CRASH,
+            FaultKind::Cpu => &super::faults_res::CPU,
+            FaultKind::Memory => &super::faults_res::MEMORY,
         }
     }
 
@@ -161,7 +165,7 @@ impl FaultPlan {
     }
 }
 
-fn on_node(f: &FaultPlan) -> Vec<String> {
+pub(super) fn on_node(f: &FaultPlan) -> Vec<String> {
     vec![f.node.clone()]
 }
 

@@ -380,4 +380,134 @@ impl Params<'_> {
         }
         ok.then_some(Some(out))
     }
+
+    /// A duration from `min` to `max`.
+    pub fn duration_in(&mut self, key: &str, min: Duration, max: Duration) -> Field<Duration> {
+        let d = self.duration(key)?;
+        match d {
+            Some(d) if d < min || d > max => {
+                let message = format!(
+                    "{key} `{}` must be from {} to {}",
+                    crate::duration::format_duration(d),
+                    crate::duration::format_duration(min),
+                    crate::duration::format_duration(max)
+                );
+                self.problem(key, message);
+                None
+            }
+            d => Some(d),
+        }
+    }
+
+    /// A size in bytes (`64MB`, `512KB`, `1GB`; 1 MB = 1048576 bytes) from
+    /// `min` to `max`; `max_why` says where the bound comes from.
+    pub fn size(&mut self, key: &str, min: u64, max: u64, max_why: &str) -> Field<u64> {
+        let Some(t) = self.text(key, "a size like `64MB`")? else {
+            return Some(None);
+        };
+        match parse_size(&t.value) {
+            Ok(n) if n < min => {
+                self.v.issue(
+                    &t,
+                    format!("{key} `{}` is below {}", t.value, show_size(min)),
+                );
+                None
+            }
+            Ok(n) if n > max => {
+                let message = format!(
+                    "{key} `{}` is above {} ({max_why})",
+                    t.value,
+                    show_size(max)
+                );
+                self.v.issue(&t, message);
+                None
+            }
+            Ok(n) => Some(Some(n)),
+            Err(e) => {
+                self.v.issue(&t, format!("{key} `{}`: {e}", t.value));
+                None
+            }
+        }
+    }
+
+    /// A rate `SIZE/DURATION` (`10MB/100ms`, `64MB/s`): bytes per step and
+    /// the step, with steps of at most 100 ms.
+    pub fn rate(&mut self, key: &str) -> Field<(u64, Duration)> {
+        let Some(t) = self.text(key, "a rate like `10MB/100ms`")? else {
+            return Some(None);
+        };
+        match parse_rate(&t.value) {
+            Ok(r) => Some(Some(r)),
+            Err(e) => {
+                self.v.issue(&t, format!("{key} `{}`: {e}", t.value));
+                None
+            }
+        }
+    }
+}
+
+/// `64MB` and the like, in bytes (KB, MB, GB are powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(digits);
+    let num: u64 = num
+        .parse()
+        .map_err(|_| "a size is a whole number and a unit, e.g. `64MB`".to_string())?;
+    let mult: u64 = match unit.trim() {
+        "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "" => return Err(format!("needs a unit: B, KB, MB or GB (e.g. `{num}MB`)")),
+        other => return Err(format!("unknown unit `{other}` (use B, KB, MB or GB)")),
+    };
+    num.checked_mul(mult).ok_or_else(|| "too large".to_string())
+}
+
+fn show_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{}MB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{}KB", bytes >> 10)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+/// `10MB/100ms` or `64MB/s`: (bytes per step, step), steps of at most
+/// 100 ms and at least 4 KB.
+pub fn parse_rate(text: &str) -> Result<(u64, Duration), String> {
+    let (size, per) = text
+        .split_once('/')
+        .ok_or("a rate is a size per duration, e.g. `10MB/100ms` or `64MB/s`")?;
+    let bytes = parse_size(size)?;
+    let per = match per.trim() {
+        "s" => Duration::from_secs(1),
+        other => crate::duration::parse_duration(other).map_err(|e| e.to_string())?,
+    };
+    if per < Duration::from_millis(1) {
+        return Err("the duration must be at least 1ms".into());
+    }
+    let step_ms = 100u64;
+    let (bytes, every) = if per > Duration::from_millis(step_ms) {
+        let parts = (per.as_millis() as u64).div_ceil(step_ms);
+        (bytes / parts, per / parts as u32)
+    } else {
+        (bytes, per)
+    };
+    if bytes < 4096 {
+        return Err("at least 4KB per 100ms".into());
+    }
+    Ok((bytes, every))
+}
+
+/// The host's available memory (`/proc/meminfo` `MemAvailable`), bytes.
+pub fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

@@ -6,6 +6,7 @@ mod cli;
 mod report_html;
 mod root_arp;
 mod root_faults_net;
+mod root_faults_res;
 mod root_faults_svc;
 mod root_observe;
 mod root_runs;
