@@ -104,6 +104,9 @@ enum FaultState {
     Pending,
     /// The shell was asked to inject it.
     Requested,
+    /// The shell was asked to inject it, and its heal came due before the
+    /// injection was confirmed: heal it as soon as it is in effect.
+    RequestedOverdue,
     /// In effect.
     Active,
     /// The shell was asked to heal it.
@@ -255,6 +258,9 @@ impl<'p> Timeline<'p> {
                 }
             }
             Step::Heal(i) => {
+                if self.faults[i] == FaultState::Requested {
+                    self.faults[i] = FaultState::RequestedOverdue;
+                }
                 if self.faults[i] == FaultState::Active {
                     self.faults[i] = FaultState::Healing;
                     out.push(Out::Act(Action::Heal {
@@ -323,8 +329,16 @@ impl<'p> Timeline<'p> {
                 }
             }
             Record::Fault(f) if f.index < self.faults.len() => {
-                let requested = self.faults[f.index] == FaultState::Requested;
+                let overdue = self.faults[f.index] == FaultState::RequestedOverdue;
+                let requested = overdue || self.faults[f.index] == FaultState::Requested;
                 self.faults[f.index] = match f.phase {
+                    FaultPhase::Injected if overdue => {
+                        out.push(Out::Act(Action::Heal {
+                            index: f.index,
+                            why: "its time was up before its injection was confirmed".into(),
+                        }));
+                        FaultState::Healing
+                    }
                     FaultPhase::Injected => FaultState::Active,
                     _ => FaultState::Done,
                 };

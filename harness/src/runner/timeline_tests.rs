@@ -282,6 +282,34 @@ fn a_node_that_exits_without_a_bugcheck_stays_off() {
     );
 }
 
+/// Regression: a cpu quota whose injection took 1.53 s against a 1.5 s
+/// `for` was never healed (its heal came due while it was still requested).
+#[test]
+fn a_fault_confirmed_after_its_heal_came_due_is_healed_at_once() {
+    let plan = plan();
+    let mut tl = running(&plan);
+    let outs = tl.step(Input::Tick, T0 + 3000 * MS);
+    assert!(actions(&outs).contains(&Action::Inject(1)), "{outs:?}");
+    // Fault 1 (3 s for 1 s) is due to heal at 4 s; confirmed only at 4.1 s.
+    let outs = tl.step(Input::Tick, T0 + 4000 * MS);
+    assert!(
+        !actions(&outs)
+            .iter()
+            .any(|a| matches!(a, Action::Heal { index: 1, .. })),
+        "{outs:?}"
+    );
+    let outs = tl.step(
+        Input::Record(&fault(1, FaultPhase::Injected, T0 + 4100 * MS)),
+        T0 + 4100 * MS,
+    );
+    assert!(
+        actions(&outs)
+            .iter()
+            .any(|a| matches!(a, Action::Heal { index: 1, .. })),
+        "{outs:?}"
+    );
+}
+
 #[test]
 fn a_fault_due_on_a_powered_off_node_is_recorded_as_skipped() {
     let plan = plan();
