@@ -214,6 +214,18 @@ fn cmd_run(
         eprintln!("error: {e}");
         return exit::INVALID_INPUT;
     }
+    // Node folders are named to processes in other namespaces and compared
+    // with the paths the kernel reports (a scanner's exclusions): absolute.
+    let out = match out
+        .map(|o| std::path::absolute(&o).map_err(|e| (o, e)))
+        .transpose()
+    {
+        Ok(out) => out,
+        Err((o, e)) => {
+            eprintln!("error: --out {}: {e}", o.display());
+            return exit::INVALID_INPUT;
+        }
+    };
     let agent = agent.unwrap_or_else(default_agent);
     let host = match preflight(&agent, &plans) {
         Ok(h) => h,
