@@ -133,14 +133,7 @@ impl Fault for Delay {
                 },
                 healed: false,
             })),
-            Err(e) => Err(match self.remove() {
-                Ok(_) => e,
-                Err(undo) => FaultError::InjectUndo {
-                    fault: self.describe(),
-                    undo: undo.to_string(),
-                    source: Box::new(e),
-                },
-            }),
+            Err(e) => Err(e.after_undo(self.describe(), self.remove())),
         }
     }
 }

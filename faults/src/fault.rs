@@ -104,3 +104,47 @@ pub enum FaultError {
         source: Box<FaultError>,
     },
 }
+
+impl FaultError {
+    /// This failure to inject `fault`, after what was already applied was
+    /// undone: a failed `undo` is attached, so the caller learns the host
+    /// may still hold part of the fault.
+    pub fn after_undo<T, E: std::error::Error>(self, fault: String, undo: Result<T, E>) -> Self {
+        match undo {
+            Ok(_) => self,
+            Err(u) => FaultError::InjectUndo {
+                fault,
+                undo: faultline_sys::error::chain(&u),
+                source: Box::new(self),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed() -> FaultError {
+        FaultError::NotInEffect {
+            fault: "f".into(),
+            found: "nothing".into(),
+        }
+    }
+
+    #[test]
+    fn a_clean_undo_keeps_the_injection_error_and_a_failed_one_is_attached() {
+        let kept = failed().after_undo("f".into(), Ok::<(), std::io::Error>(()));
+        assert!(matches!(kept, FaultError::NotInEffect { .. }), "{kept:?}");
+        let undo = std::io::Error::other("table busy");
+        let both = failed().after_undo("loss on n1".into(), Err::<(), _>(undo));
+        assert_eq!(
+            both.to_string(),
+            "cannot inject loss on n1, and undoing it failed too (table busy)"
+        );
+        let FaultError::InjectUndo { source, .. } = both else {
+            panic!("not an InjectUndo: {both:?}");
+        };
+        assert!(matches!(*source, FaultError::NotInEffect { .. }));
+    }
+}

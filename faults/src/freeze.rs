@@ -25,14 +25,7 @@ impl Fault for Freeze {
             Ok(change) => change,
             Err(e) => {
                 // A freeze that timed out may still be half in effect.
-                return Err(match self.target.thaw() {
-                    Ok(()) => e.into(),
-                    Err(undo) => FaultError::InjectUndo {
-                        fault: self.describe(),
-                        undo: undo.to_string(),
-                        source: Box::new(e.into()),
-                    },
-                });
+                return Err(FaultError::from(e).after_undo(self.describe(), self.target.thaw()));
             }
         };
         Ok(Box::new(FreezeGuard {

@@ -121,14 +121,7 @@ impl Fault for Leak {
             }
             Err(e) => {
                 guard.healed = true;
-                Err(match guard.restore() {
-                    Ok(_) => e,
-                    Err(undo) => FaultError::InjectUndo {
-                        fault: self.describe(),
-                        undo: faultline_sys::error::chain(&undo),
-                        source: Box::new(e),
-                    },
-                })
+                Err(e.after_undo(self.describe(), guard.restore()))
             }
         }
     }

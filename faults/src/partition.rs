@@ -221,14 +221,7 @@ impl Fault for Partition {
                 },
                 healed: false,
             })),
-            Err(e) => Err(match table.delete() {
-                Ok(()) => e,
-                Err(undo) => FaultError::InjectUndo {
-                    fault: self.describe(),
-                    undo: undo.to_string(),
-                    source: Box::new(e),
-                },
-            }),
+            Err(e) => Err(e.after_undo(self.describe(), table.delete())),
         }
     }
 }

@@ -138,19 +138,7 @@ impl Spawn {
     /// Launches the process and returns its pid; the [`Reaper`] (started
     /// here if needed) collects its exit.
     pub fn spawn(&self) -> Result<i32, SpawnError> {
-        let stdio = |file: &Option<File>| -> Result<Stdio, SpawnError> {
-            match file {
-                None => Ok(Stdio::inherit()),
-                Some(f) => f
-                    .try_clone()
-                    .map(Stdio::from)
-                    .map_err(|source| SpawnError::Pipe {
-                        program: self.program.clone(),
-                        source,
-                    }),
-            }
-        };
-        let child = self.launch(stdio(&self.stdout)?, stdio(&self.stderr)?, true)?;
+        let child = self.launch(self.stdio(&self.stdout)?, self.stdio(&self.stderr)?, true)?;
         Ok(child.id() as i32)
     }
 
@@ -158,20 +146,22 @@ impl Spawn {
     /// its own children (`waitpid`) and runs no [`Reaper`]. Never mix the
     /// two in one process.
     pub fn spawn_child(&self) -> Result<u32, SpawnError> {
-        let stdio = |file: &Option<File>| -> Result<Stdio, SpawnError> {
-            match file {
-                None => Ok(Stdio::inherit()),
-                Some(f) => f
-                    .try_clone()
-                    .map(Stdio::from)
-                    .map_err(|source| SpawnError::Pipe {
-                        program: self.program.clone(),
-                        source,
-                    }),
-            }
-        };
-        let child = self.launch(stdio(&self.stdout)?, stdio(&self.stderr)?, false)?;
+        let child = self.launch(self.stdio(&self.stdout)?, self.stdio(&self.stderr)?, false)?;
         Ok(child.id())
+    }
+
+    /// The child's end of one output: the file given, or ours.
+    fn stdio(&self, file: &Option<File>) -> Result<Stdio, SpawnError> {
+        match file {
+            None => Ok(Stdio::inherit()),
+            Some(f) => f
+                .try_clone()
+                .map(Stdio::from)
+                .map_err(|source| SpawnError::Pipe {
+                    program: self.program.clone(),
+                    source,
+                }),
+        }
     }
 
     /// Forks and execs with the given stdout and stderr; the [`Reaper`] is
