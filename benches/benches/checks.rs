@@ -1,12 +1,16 @@
-//! How long judging a trace takes, and parsing one: the hot paths of
-//! `faultline check` and of every run's verdict. A 60 s scenario with a
-//! 1 s hang timeout has ~240 heartbeats per node; the bench uses 10 nodes
-//! over 10 minutes (24,000 heartbeats) to show how it scales.
+//! How fast traces are judged and parsed: the hot paths of `faultline
+//! check` and of every run's verdict, as trace records per second (each
+//! bench's throughput is its trace's record count). A 60 s scenario with a
+//! 1 s hang timeout has ~240 heartbeats per node; the synthetic trace has
+//! 10 nodes over 10 minutes (24,000 heartbeats) to show how it scales. The
+//! saved runs of `harness/tests/integration/data/` (the demo, and a cluster
+//! seed suite with groups, observers and a client) go through every check
+//! their scenarios name, the cluster checks included.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use faultline::checks::judge;
 use faultline::plan::{
     CheckSpec, FaultKind, FaultPlan, FaultSpec, NodePlan, NodeSettings, ScenarioPlan,
@@ -117,20 +121,37 @@ fn synthetic(nodes: usize, minutes: u64) -> Trace {
     trace
 }
 
+/// The saved runs the report tests also draw.
+const SAVED: [&str; 2] = ["demo-freeze-is-caught.jsonl", "bugcheck-fences.jsonl"];
+
 fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("judge");
     let trace = synthetic(10, 10);
-    c.bench_function("judge 10 nodes x 10 min", |b| {
-        b.iter(|| judge(black_box(&trace)))
-    });
+    group.throughput(Throughput::Elements(trace.records.len() as u64));
+    group.bench_function("10 nodes x 10 min", |b| b.iter(|| judge(black_box(&trace))));
+    let data =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../harness/tests/integration/data");
+    for name in SAVED {
+        let saved = Trace::load(&data.join(name)).expect("a saved trace");
+        group.throughput(Throughput::Elements(saved.records.len() as u64));
+        group.bench_function(name.trim_end_matches(".jsonl"), |b| {
+            b.iter(|| judge(black_box(&saved)))
+        });
+    }
+    group.finish();
+
     let mut text = Vec::new();
     trace.write_to(&mut text).unwrap();
     let dir = std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("trace.jsonl");
     std::fs::write(&path, &text).unwrap();
-    c.bench_function("load trace 10 nodes x 10 min", |b| {
+    let mut group = c.benchmark_group("load");
+    group.throughput(Throughput::Elements(trace.records.len() as u64));
+    group.bench_function("10 nodes x 10 min", |b| {
         b.iter(|| Trace::load(black_box(&path)).unwrap())
     });
+    group.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
