@@ -214,9 +214,74 @@ impl GumIssuer {
     }
 }
 
+/// A starting service's join (seed 002: the group "stays offline failed,
+/// even after the cluster service restarts on the original node"). A node
+/// that starts knows nothing of the cluster database: it asks every other
+/// member of its view for it, and places no group and issues no update
+/// until each has answered. Nodes that start together answer each other
+/// with empty databases; a node that restarts into a running cluster gets
+/// the database its peers kept, so it neither brings a failed group back
+/// online nor decides from what it knew before it died.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Join {
+    heard: BTreeSet<NodeId>,
+    done: bool,
+}
+
+impl Join {
+    /// Node `from` sent its database.
+    pub fn heard_from(&mut self, from: NodeId) {
+        self.heard.insert(from);
+    }
+
+    /// Whether this start has the cluster database.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The members to ask for their database now (none once joined).
+    pub fn to_ask(&self, me: NodeId, members: &[NodeId]) -> Vec<NodeId> {
+        if self.done {
+            return Vec::new();
+        }
+        members
+            .iter()
+            .copied()
+            .filter(|m| *m != me && !self.heard.contains(m))
+            .collect()
+    }
+
+    /// Completes the join once this side holds quorum and every other
+    /// member answered. True exactly once: when it completes.
+    pub fn complete(&mut self, me: NodeId, members: &[NodeId], quorate: bool) -> bool {
+        if self.done || !quorate || !self.to_ask(me, members).is_empty() {
+            return false;
+        }
+        self.done = true;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_join_completes_once_every_other_member_answered_with_quorum() {
+        let mut j = Join::default();
+        let members = [N1, N2, N3];
+        assert_eq!(j.to_ask(N1, &members), vec![N2, N3]);
+        assert!(!j.complete(N1, &members, true));
+        j.heard_from(N2);
+        assert_eq!(j.to_ask(N1, &members), vec![N3]);
+        assert!(!j.complete(N1, &members, true));
+        j.heard_from(N3);
+        assert!(!j.complete(N1, &members, false), "not without quorum");
+        assert!(j.complete(N1, &members, true));
+        assert!(j.is_done());
+        assert!(!j.complete(N1, &members, true), "once");
+        assert_eq!(j.to_ask(N1, &[N1, N2, N3, NodeId(4)]), vec![]);
+    }
 
     const N1: NodeId = NodeId(1);
     const N2: NodeId = NodeId(2);

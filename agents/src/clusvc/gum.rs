@@ -14,6 +14,13 @@
 //! its own sequence; a member that has applied further answers such a stale
 //! update with a snapshot of its database at its sequence number
 //! (`snapshot` payload), which the locker adopts: database and sequence.
+//!
+//! Starting: a service asks each other member for its database (a `join`
+//! payload) every interval until all have answered with a snapshot
+//! ([`crate::cluster::gum::Join`]); until then it places no group and
+//! issues no update, and it then hands what the database records to
+//! [`crate::groups::Groups::sync`]. An update applied before a snapshot
+//! that is older than it keeps its key: the snapshot fills in the rest.
 //! Decisions about groups stay in [`crate::groups`]; this only replicates.
 
 use crate::clock::monotonic_ns;
@@ -21,11 +28,14 @@ use crate::cluster::gum::{Delivery, GumIssuer, IssuerEvent};
 use crate::cluster::wire::{ClusterMessage, GroupState, NodeId};
 use crate::emit::{Emitter, Level};
 use crate::events::GlobalUpdate;
+use crate::groups::Recorded;
 
 use super::Cluster;
 
 /// The payload prefix of a database snapshot (not an update).
 const SNAPSHOT: &[u8] = b"snapshot\n";
+/// The payload of a starting node's request for a member's database.
+const JOIN: &[u8] = b"join\n";
 
 impl Cluster {
     /// How long the locker waits for every member to apply an update.
@@ -49,7 +59,10 @@ impl Cluster {
             GroupState::AttemptFailed => return Ok(()),
         };
         let key = format!("group/{group}");
-        if self.membership.locker() != Some(self.me) || self.registry.get(&key) == Some(&value) {
+        if !self.join.is_done()
+            || self.membership.locker() != Some(self.me)
+            || self.registry.get(&key) == Some(&value)
+        {
             return Ok(());
         }
         let now = monotonic_ns();
@@ -85,10 +98,20 @@ impl Cluster {
         payload: Vec<u8>,
         em: &mut Emitter,
     ) {
-        if !self.membership.members().contains(&from) || from == self.me {
+        if from == self.me {
+            return;
+        }
+        if payload == JOIN {
+            // Any node of the cluster may ask (it may not be a member in
+            // this node's view yet): the answer is this node's database.
+            self.send_to(from, &self.snapshot(), None);
+            return;
+        }
+        if !self.membership.members().contains(&from) {
             return;
         }
         if let Some(snapshot) = payload.strip_prefix(SNAPSHOT) {
+            self.join.heard_from(from);
             self.adopt_snapshot(from, seq, snapshot, em);
             return;
         }
@@ -98,16 +121,7 @@ impl Cluster {
         if seq < self.gum_rx.last_applied() && self.membership.locker() == Some(from) {
             // The locker is behind this node: it restarted. Send it the
             // database at this node's sequence number.
-            let mut text = SNAPSHOT.to_vec();
-            for (k, v) in &self.registry {
-                text.extend_from_slice(format!("{k}={v}\n").as_bytes());
-            }
-            let msg = ClusterMessage::GumUpdate {
-                from: self.me,
-                seq: self.gum_rx.last_applied(),
-                payload: text,
-            };
-            self.send_to(from, &msg, None);
+            self.send_to(from, &self.snapshot(), None);
         }
         match self.gum_rx.deliver(seq) {
             Delivery::Apply => self.apply_update(seq, payload, from, em),
@@ -123,17 +137,91 @@ impl Cluster {
         self.send_to(from, &self.gum_rx.answer(self.me, seq), None);
     }
 
-    /// A member sent its database because this node, the locker, was
-    /// behind: take it, and go on numbering from its sequence.
-    fn adopt_snapshot(&mut self, from: NodeId, seq: u64, snapshot: &[u8], em: &mut Emitter) {
-        if seq <= self.gum_rx.last_applied() {
-            return;
+    /// This node's database at its sequence number, as a message.
+    fn snapshot(&self) -> ClusterMessage {
+        let mut text = SNAPSHOT.to_vec();
+        for (k, v) in &self.registry {
+            text.extend_from_slice(format!("{k}={v}\n").as_bytes());
         }
-        self.registry = String::from_utf8_lossy(snapshot)
+        ClusterMessage::GumUpdate {
+            from: self.me,
+            seq: self.gum_rx.last_applied(),
+            payload: text,
+        }
+    }
+
+    /// Each interval until joined: ask the members that have not sent
+    /// their database yet.
+    pub(super) fn ask_to_join(&self) {
+        let ask = ClusterMessage::GumUpdate {
+            from: self.me,
+            seq: 0,
+            payload: JOIN.to_vec(),
+        };
+        for m in self.join.to_ask(self.me, &self.membership.members()) {
+            self.send_to(m, &ask, None);
+        }
+    }
+
+    /// Every other member sent its database: place groups from it.
+    pub(super) fn joined(&mut self, now: u64, em: &mut Emitter) {
+        let db: Vec<(String, Recorded)> = self
+            .registry
+            .iter()
+            .filter_map(|(k, v)| {
+                let group = k.strip_prefix("group/")?;
+                let rec = match v.as_str() {
+                    "failed" => Recorded::Failed,
+                    "offline" => Recorded::Offline,
+                    v => {
+                        let name = v.strip_prefix("online@")?;
+                        let n = self.cfg.nodes.iter().find(|n| n.name == name)?;
+                        Recorded::OnlineOn(NodeId(n.id))
+                    }
+                };
+                Some((group.to_string(), rec))
+            })
+            .collect();
+        self.groups.sync(&db, now);
+        let said: Vec<String> = self
+            .registry
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        em.log(
+            Level::Info,
+            "GUM",
+            &format!(
+                "joined with the cluster database at global update {}: {}",
+                self.gum_rx.last_applied(),
+                if said.is_empty() {
+                    "empty".to_string()
+                } else {
+                    said.join(", ")
+                }
+            ),
+        );
+    }
+
+    /// A member sent its database: this node is starting (its join), or
+    /// it is the locker and was behind. A newer one is taken whole, and
+    /// numbering goes on from its sequence; an older one, while joining,
+    /// fills in the keys no update applied since has set.
+    fn adopt_snapshot(&mut self, from: NodeId, seq: u64, snapshot: &[u8], em: &mut Emitter) {
+        let entries: Vec<(String, String)> = String::from_utf8_lossy(snapshot)
             .lines()
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        if seq <= self.gum_rx.last_applied() {
+            if !self.join.is_done() {
+                for (k, v) in entries {
+                    self.registry.entry(k).or_insert(v);
+                }
+            }
+            return;
+        }
+        self.registry = entries.into_iter().collect();
         self.gum_rx = crate::cluster::gum::GumReceiver::new(seq);
         if self.gum_tx.is_some() {
             self.gum_tx = Some(GumIssuer::new(self.me, seq, self.gum_timeout_ns()));

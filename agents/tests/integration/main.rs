@@ -383,7 +383,11 @@ fn bugcheck_action_dumps_fences_and_the_next_boot_reports_1001() {
     let status = node.wait_dead();
     assert!(!status.success(), "the node died: {status}");
     assert!(ended(service, true), "the service died with the node");
-    let marker = node.path().join("state/bugcheck.marker");
+    let marker = node.path().join("hw/bugcheck.marker");
+    assert_eq!(
+        marker,
+        faultline_agent::launch::bugcheck_marker_path(node.path())
+    );
     let kept = BugcheckMarker::parse(&std::fs::read_to_string(&marker).unwrap());
     assert_eq!(kept.dump, path.to_string_lossy());
     assert_eq!(kept.params, [u64::from(service), 1, 0, 0]);

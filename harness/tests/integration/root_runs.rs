@@ -395,9 +395,9 @@ fn root_a_live_runs_out_is_refused_and_a_reused_one_holds_nothing_stale() {
     // What a killed run would leave: a bugcheck marker read at the next
     // start as "rebooted from a bugcheck".
     let kept = dir.path().join("demo/freeze-is-caught");
-    let state = kept.join("nodes/n1/state");
-    std::fs::create_dir_all(&state).unwrap();
-    std::fs::write(state.join("bugcheck.marker"), "stale").unwrap();
+    let hw = kept.join("nodes/n1/hw");
+    std::fs::create_dir_all(&hw).unwrap();
+    std::fs::write(hw.join("bugcheck.marker"), "stale").unwrap();
     let again = faultline()
         .arg("run")
         .arg(repo().join("suites/demo.yaml"))
