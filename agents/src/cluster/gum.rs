@@ -239,12 +239,13 @@ impl Join {
         self.done
     }
 
-    /// The members to ask for their database now (none once joined).
-    pub fn to_ask(&self, me: NodeId, members: &[NodeId]) -> Vec<NodeId> {
+    /// Which of `nodes` to ask for their database now (none once joined):
+    /// those other than this node that have not answered.
+    pub fn to_ask(&self, me: NodeId, nodes: &[NodeId]) -> Vec<NodeId> {
         if self.done {
             return Vec::new();
         }
-        members
+        nodes
             .iter()
             .copied()
             .filter(|m| *m != me && !self.heard.contains(m))

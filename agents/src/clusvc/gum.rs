@@ -58,12 +58,29 @@ impl Cluster {
             GroupState::Offline => "offline".to_string(),
             GroupState::AttemptFailed => return Ok(()),
         };
-        let key = format!("group/{group}");
+        self.issue(format!("group/{group}"), value, em);
+        // An update to nobody else commits at once; nothing to wait for.
+        Ok(())
+    }
+
+    /// A node joined or left the membership: the locker records it as an
+    /// update (`node/<name>` = `up` or `down`), as the modelled system
+    /// makes a join a global update. A joining node that cannot apply it,
+    /// because its links still fail, is evicted and poisoned (seed 004:
+    /// the restarted service rejoins, fails an update, is poisoned again).
+    pub(super) fn record_node(&mut self, node: NodeId, up: bool, em: &mut Emitter) {
+        let key = format!("node/{}", self.name_of(node));
+        self.issue(key, if up { "up" } else { "down" }.to_string(), em);
+    }
+
+    /// The locker, once joined, issues `key=value` to every other member
+    /// and applies it itself, unless the database already says so.
+    fn issue(&mut self, key: String, value: String, em: &mut Emitter) {
         if !self.join.is_done()
             || self.membership.locker() != Some(self.me)
             || self.registry.get(&key) == Some(&value)
         {
-            return Ok(());
+            return;
         }
         let now = monotonic_ns();
         let last = self.gum_rx.last_applied();
@@ -86,8 +103,6 @@ impl Cluster {
                 self.apply_update(*seq, payload.clone(), self.me, em);
             }
         }
-        // An update to nobody else commits at once; nothing to wait for.
-        Ok(())
     }
 
     /// An update arrived from `from`.
@@ -101,13 +116,20 @@ impl Cluster {
         if from == self.me {
             return;
         }
+        let member = self.membership.members().contains(&from);
         if payload == JOIN {
             // Any node of the cluster may ask (it may not be a member in
             // this node's view yet): the answer is this node's database.
+            // The locker makes a member's join an update.
             self.send_to(from, &self.snapshot(), None);
+            if member {
+                self.record_node(from, true, em);
+            }
             return;
         }
-        if !self.membership.members().contains(&from) {
+        // A joining node takes updates from whoever sponsors it, before it
+        // hears that node's heartbeats; a joined one only from members.
+        if !member && self.join.is_done() {
             return;
         }
         if let Some(snapshot) = payload.strip_prefix(SNAPSHOT) {
@@ -150,15 +172,17 @@ impl Cluster {
         }
     }
 
-    /// Each interval until joined: ask the members that have not sent
-    /// their database yet.
+    /// Each interval until joined: ask every node of the cluster that has
+    /// not sent its database yet (a node that hears nobody yet may still be
+    /// heard: seed 004's one-way paths).
     pub(super) fn ask_to_join(&self) {
         let ask = ClusterMessage::GumUpdate {
             from: self.me,
             seq: 0,
             payload: JOIN.to_vec(),
         };
-        for m in self.join.to_ask(self.me, &self.membership.members()) {
+        let nodes: Vec<NodeId> = self.cfg.nodes.iter().map(|n| NodeId(n.id)).collect();
+        for m in self.join.to_ask(self.me, &nodes) {
             self.send_to(m, &ask, None);
         }
     }
