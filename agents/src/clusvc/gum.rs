@@ -15,11 +15,13 @@
 //! update with a snapshot of its database at its sequence number
 //! (`snapshot` payload), which the locker adopts: database and sequence.
 //!
-//! Starting: a service asks each other member for its database (a `join`
-//! payload) every interval until all have answered with a snapshot
+//! Starting: a service asks every other node for its database (a `join`
+//! payload) every interval until it has it: a snapshot from one member that
+//! had joined, or from every member when all are starting
 //! ([`crate::cluster::gum::Join`]); until then it places no group and
 //! issues no update, and it then hands what the database records to
-//! [`crate::groups::Groups::sync`]. An update applied before a snapshot
+//! [`crate::groups::Groups::sync`]. The locker records each member's join
+//! (and each leave) as an update, `node/<name>` = `up` / `down`. An update applied before a snapshot
 //! that is older than it keeps its key: the snapshot fills in the rest.
 //! Decisions about groups stay in [`crate::groups`]; this only replicates.
 
@@ -32,8 +34,11 @@ use crate::groups::Recorded;
 
 use super::Cluster;
 
-/// The payload prefix of a database snapshot (not an update).
+/// The payload prefix of a database snapshot (not an update) from a node
+/// still joining.
 const SNAPSHOT: &[u8] = b"snapshot\n";
+/// The same from a node that has joined: the cluster's database.
+const SNAPSHOT_JOINED: &[u8] = b"snapshot joined\n";
 /// The payload of a starting node's request for a member's database.
 const JOIN: &[u8] = b"join\n";
 
@@ -132,8 +137,12 @@ impl Cluster {
         if !member && self.join.is_done() {
             return;
         }
-        if let Some(snapshot) = payload.strip_prefix(SNAPSHOT) {
-            self.join.heard_from(from);
+        let snapshot = payload
+            .strip_prefix(SNAPSHOT_JOINED)
+            .map(|s| (s, true))
+            .or_else(|| payload.strip_prefix(SNAPSHOT).map(|s| (s, false)));
+        if let Some((snapshot, joined)) = snapshot {
+            self.join.heard_from(from, joined);
             self.adopt_snapshot(from, seq, snapshot, em);
             return;
         }
@@ -161,7 +170,12 @@ impl Cluster {
 
     /// This node's database at its sequence number, as a message.
     fn snapshot(&self) -> ClusterMessage {
-        let mut text = SNAPSHOT.to_vec();
+        let mut text = if self.join.is_done() {
+            SNAPSHOT_JOINED
+        } else {
+            SNAPSHOT
+        }
+        .to_vec();
         for (k, v) in &self.registry {
             text.extend_from_slice(format!("{k}={v}\n").as_bytes());
         }
