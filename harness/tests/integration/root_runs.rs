@@ -326,6 +326,22 @@ fn root_seed_suites_reproduce_seeds_001_to_004_and_prove_the_fix() {
         (Some("fail"), Some(true))
     );
 
+    // Seed 001: a clean stop is not a hang: no detection, no 7031, no
+    // restart (the scenario's checks), and the stop's heal read back that
+    // nothing restarted the service.
+    let s = scenario("stopped-service-is-not-a-hang");
+    assert_eq!(s["verdict"], "pass", "{s}");
+    let s_trace = trace_of(&kept.join("hung-node-looks-alive/stopped-service-is-not-a-hang"));
+    assert!(
+        s_trace.iter().any(|r| r["type"] == "fault"
+            && r["kind"] == "stop"
+            && r["phase"] == "healed"
+            && r["evidence"]
+                .as_str()
+                .is_some_and(|e| e.contains("stays stopped"))),
+        "no healed stop saying it stayed stopped"
+    );
+
     for id in run_ids(&String::from_utf8_lossy(&out.stdout)) {
         assert_eq!(
             leftovers(&id),
