@@ -9,6 +9,13 @@
 //! lowest-id member declares it (1205, once) and it stays offline until the
 //! window has passed since then.
 //!
+//! A node that starts places nothing until it has the cluster database
+//! ([`Groups::sync`], after [`crate::cluster::gum::Join`]): a service that
+//! restarts into a running cluster must learn that a group failed, or where
+//! it is online, before the rule runs on its own empty facts (seed 002: the
+//! group "stays offline failed, even after the cluster service restarts on
+//! the original node").
+//!
 //! [`Groups`] keeps one node's knowledge of each group (facts from its own
 //! attempts and from other nodes' `GroupEvent` messages) and turns it into
 //! [`GroupAction`]s. It does no I/O and reads no clock: the service brings
@@ -91,6 +98,17 @@ pub enum Local {
     Online,
 }
 
+/// A group as the replicated cluster database records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Online on this node.
+    OnlineOn(NodeId),
+    /// Declared failed: every owner failed within the window.
+    Failed,
+    /// Offline.
+    Offline,
+}
+
 /// What the service must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupAction {
@@ -125,6 +143,7 @@ pub struct Groups {
     me: NodeId,
     window_ns: u64,
     groups: BTreeMap<String, Group>,
+    synced: bool,
 }
 
 impl Groups {
@@ -145,7 +164,38 @@ impl Groups {
             me,
             window_ns,
             groups,
+            synced: false,
         }
+    }
+
+    /// Whether this node has taken the cluster database ([`sync`](Self::sync)).
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// This node joined at `now` with the cluster database `db` (group name,
+    /// what it records): from now on [`decide`](Self::decide) places groups.
+    /// A group recorded failed counts as declared failed at `now` (the
+    /// database keeps no clock: the window runs from when this node
+    /// learned it); one recorded online elsewhere is online there unless a
+    /// fresher fact already says otherwise; one recorded online here is not
+    /// (this start holds nothing).
+    pub fn sync(&mut self, db: &[(String, Recorded)], now: u64) {
+        for (name, rec) in db {
+            let Some(g) = self.groups.get_mut(name) else {
+                continue;
+            };
+            match *rec {
+                Recorded::OnlineOn(n) if n != self.me => {
+                    g.facts.online_on.get_or_insert(n);
+                }
+                Recorded::Failed => {
+                    g.facts.failed_at.get_or_insert(now);
+                }
+                Recorded::OnlineOn(_) | Recorded::Offline => {}
+            }
+        }
+        self.synced = true;
     }
 
     /// The group on this node, if it is a group.
@@ -244,8 +294,12 @@ impl Groups {
     /// What to do now. `members`: the current view, sorted; `quorate`:
     /// whether this side holds quorum (and has settled). A node without
     /// quorum only takes its own groups offline.
+    /// Nothing before [`sync`](Self::sync).
     pub fn decide(&mut self, members: &[NodeId], quorate: bool, now: u64) -> Vec<GroupAction> {
         let mut out = Vec::new();
+        if !self.synced {
+            return out;
+        }
         let (me, window) = (self.me, self.window_ns);
         let lowest = members.first() == Some(&me);
         for (name, g) in self.groups.iter_mut() {

@@ -14,6 +14,22 @@ use crate::events::RecoveryAction;
 pub const LAUNCH_FILE: &str = "agent.json";
 /// File name of the configuration database inside the state folder.
 pub const CLUSDB_FILE: &str = "clusdb";
+/// The node's "hardware" folder, beside `state/`: what the harness reads
+/// as the machine itself (the bugcheck marker, standing in for the stop
+/// code a real machine shows and its crash-dump settings). It is not part
+/// of the node's file system as the service sees it, so an on-access
+/// scanner or a lock on `state/` never touches it: a bugchecking kernel
+/// does not open files through a filter driver.
+pub const HW_DIR: &str = "hw";
+/// File name of the marker a bugcheck leaves in the hardware folder.
+pub const BUGCHECK_MARKER: &str = "bugcheck.marker";
+
+/// Where a node's bugcheck marker is, from the node's folder: what the
+/// watchdog writes, the supervisor reads at boot and the harness reads when
+/// the node's supervisor exits.
+pub fn bugcheck_marker_path(node_dir: &Path) -> PathBuf {
+    node_dir.join(HW_DIR).join(BUGCHECK_MARKER)
+}
 
 /// Everything a node's agents need to know about where they run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +109,11 @@ impl NodeLaunch {
     /// The configuration database's path.
     pub fn clusdb_path(&self) -> PathBuf {
         self.state_dir.join(CLUSDB_FILE)
+    }
+
+    /// The bugcheck marker's path ([`bugcheck_marker_path`]).
+    pub fn bugcheck_marker_path(&self) -> PathBuf {
+        bugcheck_marker_path(&self.node_dir)
     }
 }
 
@@ -275,5 +296,22 @@ mod tests {
         std::fs::write(&path, b"{\"hang_timeout_ms\": 1, \"bogus\": 2}").unwrap();
         let err = ClusterDb::load(&path).unwrap_err();
         assert!(err.to_string().contains("clusdb"), "{err}");
+    }
+
+    #[test]
+    fn the_bugcheck_marker_is_outside_the_state_folder() {
+        // The marker is the machine's, not the node's files: a scanner or a
+        // lock on `state/` (seed 000) must not hold the watchdog's write of
+        // it, nor the harness's read.
+        let l = NodeLaunch::bare(
+            "r",
+            "n1",
+            Path::new("/x/nodes/n1"),
+            Path::new("/x/nodes/n1/state"),
+            Path::new("/x/sock"),
+        );
+        let m = l.bugcheck_marker_path();
+        assert_eq!(m, Path::new("/x/nodes/n1/hw/bugcheck.marker"));
+        assert!(!m.starts_with(&l.state_dir), "{}", m.display());
     }
 }

@@ -19,7 +19,6 @@ use crate::events::{
 };
 use crate::launch::{ClusterDb, NodeLaunch};
 use crate::sys::{self, SignalFd};
-use crate::watchdog::BUGCHECK_MARKER;
 use crate::StartError;
 
 /// The cluster-log component of the supervisor.
@@ -64,7 +63,7 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
         })
         .message(format!("Node {} started", launch.node));
     em.emit(&mut ev, Level::Info, COMPONENT);
-    let marker = launch.state_dir.join(BUGCHECK_MARKER);
+    let marker = launch.bugcheck_marker_path();
     if let Ok(text) = std::fs::read_to_string(&marker) {
         let _ = std::fs::remove_file(&marker);
         let m = BugcheckMarker::parse(&text);

@@ -34,8 +34,7 @@ use crate::StartError;
 
 /// The cluster-log component of the watchdog.
 const COMPONENT: &str = "NM";
-/// File name of the marker a bugcheck leaves in the state folder.
-pub const BUGCHECK_MARKER: &str = "bugcheck.marker";
+pub use crate::launch::BUGCHECK_MARKER;
 
 /// The descriptors the loop polls, by slot in its `pollfd` array.
 #[derive(Debug, Clone, Copy)]
@@ -454,7 +453,10 @@ impl Watchdog {
         let captured = crate::dump::build(&input);
         // The marker before the fence: the harness reads it when the
         // supervisor dies, and the next boot reports 1001 from it.
-        let marker = self.launch.state_dir.join(BUGCHECK_MARKER);
+        let marker = self.launch.bugcheck_marker_path();
+        if let Some(dir) = marker.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
         let text = BugcheckMarker {
             dump: path.to_string_lossy().into_owned(),
             params,

@@ -22,6 +22,7 @@ pub mod netns;
 pub mod nft;
 pub mod partition;
 pub mod scanner;
+pub mod stop;
 pub mod udp_probe;
 
 /// The clock, process launch and reaping live in `faultline-sys`, which the

@@ -232,6 +232,8 @@ pub enum FaultKind {
     Lock,
     /// The node's service is killed (SIGKILL).
     Crash,
+    /// The node's service is stopped cleanly (SIGTERM): not restarted.
+    Stop,
     /// Starve the node's service of CPU (`mode`: quota, rt_hog, weight).
     Cpu,
     /// A leak in the node's memory cgroup up to a limit (`policy`:
@@ -343,6 +345,8 @@ pub enum FaultSpec {
     },
     /// See [`FaultKind::Crash`].
     Crash,
+    /// See [`FaultKind::Stop`].
+    Stop,
     /// See [`FaultKind::Cpu`].
     Cpu {
         /// The mechanism.
@@ -385,6 +389,7 @@ impl FaultSpec {
             FaultSpec::Scanner { .. } => FaultKind::Scanner,
             FaultSpec::Lock { .. } => FaultKind::Lock,
             FaultSpec::Crash => FaultKind::Crash,
+            FaultSpec::Stop => FaultKind::Stop,
             FaultSpec::Cpu { .. } => FaultKind::Cpu,
             FaultSpec::Memory { .. } => FaultKind::Memory,
         }

@@ -290,7 +290,7 @@ impl Shell<'_, '_> {
         let bugchecked = self
             .lab
             .node(&node)
-            .is_some_and(|n| n.dir.join("state").join("bugcheck.marker").exists());
+            .is_some_and(|n| faultline_agent::launch::bugcheck_marker_path(&n.dir).exists());
         Some((node, status.to_string(), bugchecked))
     }
 

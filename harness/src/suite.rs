@@ -12,6 +12,7 @@ use faultline_agent::events::RecoveryAction;
 pub mod checks;
 mod entries;
 pub mod faults;
+mod faults_cfg;
 mod faults_net;
 mod faults_res;
 mod params;

@@ -214,6 +214,63 @@ impl GumIssuer {
     }
 }
 
+/// A starting service's join (seed 002: the group "stays offline failed,
+/// even after the cluster service restarts on the original node"). A node
+/// that starts knows nothing of the cluster database: it asks the other
+/// nodes for it, and places no group and issues no update until it has it:
+/// from one member that had itself joined (its database is the cluster's;
+/// later updates reach the joiner like any member), or, when no member had
+/// (nodes starting together), from every member, each answering with an
+/// empty database. So a node that restarts into a running cluster neither
+/// brings a failed group back online nor decides from what it knew before
+/// it died, and a hung member that never answers does not hold it back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Join {
+    heard: BTreeMap<NodeId, bool>,
+    done: bool,
+}
+
+impl Join {
+    /// Node `from` sent its database; `joined`: it had joined itself.
+    pub fn heard_from(&mut self, from: NodeId, joined: bool) {
+        let j = self.heard.entry(from).or_default();
+        *j |= joined;
+    }
+
+    /// Whether this start has the cluster database.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Which of `nodes` to ask for their database now (none once joined):
+    /// those other than this node that have not answered.
+    pub fn to_ask(&self, me: NodeId, nodes: &[NodeId]) -> Vec<NodeId> {
+        if self.done {
+            return Vec::new();
+        }
+        nodes
+            .iter()
+            .copied()
+            .filter(|m| *m != me && !self.heard.contains_key(m))
+            .collect()
+    }
+
+    /// Completes the join once this side holds quorum and a member that
+    /// had joined answered, or every other member did. True exactly once:
+    /// when it completes.
+    pub fn complete(&mut self, me: NodeId, members: &[NodeId], quorate: bool) -> bool {
+        if self.done || !quorate {
+            return false;
+        }
+        let sponsored = members.iter().any(|m| self.heard.get(m) == Some(&true));
+        if !sponsored && !self.to_ask(me, members).is_empty() {
+            return false;
+        }
+        self.done = true;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +278,33 @@ mod tests {
     const N1: NodeId = NodeId(1);
     const N2: NodeId = NodeId(2);
     const N3: NodeId = NodeId(3);
+
+    #[test]
+    fn a_join_completes_once_every_other_member_answered_with_quorum() {
+        let mut j = Join::default();
+        let members = [N1, N2, N3];
+        assert_eq!(j.to_ask(N1, &members), vec![N2, N3]);
+        assert!(!j.complete(N1, &members, true));
+        j.heard_from(N2, false);
+        assert_eq!(j.to_ask(N1, &members), vec![N3]);
+        assert!(!j.complete(N1, &members, true), "N2 is starting too");
+        j.heard_from(N3, false);
+        assert!(!j.complete(N1, &members, false), "not without quorum");
+        assert!(j.complete(N1, &members, true));
+        assert!(j.is_done());
+        assert!(!j.complete(N1, &members, true), "once");
+        assert_eq!(j.to_ask(N1, &[N1, N2, N3, NodeId(4)]), vec![]);
+    }
+
+    #[test]
+    fn one_joined_member_is_enough_a_silent_one_does_not_hold_the_join() {
+        let mut j = Join::default();
+        let members = [N1, N2, N3];
+        j.heard_from(NodeId(4), true);
+        assert!(!j.complete(N1, &members, true), "not a member");
+        j.heard_from(N3, true);
+        assert!(j.complete(N1, &members, true), "N2 never answered");
+    }
 
     #[test]
     fn receiver_applies_strictly_in_order() {

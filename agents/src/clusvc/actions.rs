@@ -19,6 +19,7 @@ impl Cluster {
     pub(super) fn apply(&mut self, acts: Vec<Action>, em: &mut Emitter) -> Result<(), NodeId> {
         for a in acts {
             let mut level = Level::Info;
+            let mut down = None;
             let now = monotonic_ns();
             let data: EventData = match &a {
                 Action::PeerLost { peer, network } | Action::PeerRegained { peer, network } => {
@@ -37,6 +38,7 @@ impl Cluster {
                 Action::PeerDown { peer } => {
                     self.groups.on_member_down(*peer);
                     self.gum_forget(*peer);
+                    down = Some(*peer);
                     level = Level::Warn;
                     PeerDown {
                         peer: self.name_of(*peer),
@@ -112,6 +114,10 @@ impl Cluster {
             debug_assert_eq!(data.kind(), a.event_kind());
             let mut ev = em.event(data).message(a.message());
             em.emit(&mut ev, level, "RGP");
+            if let Some(peer) = down {
+                // After its 1135: the locker records the node down.
+                self.record_node(peer, false, em);
+            }
         }
         Ok(())
     }

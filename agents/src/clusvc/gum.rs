@@ -14,6 +14,15 @@
 //! its own sequence; a member that has applied further answers such a stale
 //! update with a snapshot of its database at its sequence number
 //! (`snapshot` payload), which the locker adopts: database and sequence.
+//!
+//! Starting: a service asks every other node for its database (a `join`
+//! payload) every interval until it has it: a snapshot from one member that
+//! had joined, or from every member when all are starting
+//! ([`crate::cluster::gum::Join`]); until then it places no group and
+//! issues no update, and it then hands what the database records to
+//! [`crate::groups::Groups::sync`]. The locker records each member's join
+//! (and each leave) as an update, `node/<name>` = `up` / `down`. An update applied before a snapshot
+//! that is older than it keeps its key: the snapshot fills in the rest.
 //! Decisions about groups stay in [`crate::groups`]; this only replicates.
 
 use crate::clock::monotonic_ns;
@@ -21,11 +30,17 @@ use crate::cluster::gum::{Delivery, GumIssuer, IssuerEvent};
 use crate::cluster::wire::{ClusterMessage, GroupState, NodeId};
 use crate::emit::{Emitter, Level};
 use crate::events::GlobalUpdate;
+use crate::groups::Recorded;
 
 use super::Cluster;
 
-/// The payload prefix of a database snapshot (not an update).
+/// The payload prefix of a database snapshot (not an update) from a node
+/// still joining.
 const SNAPSHOT: &[u8] = b"snapshot\n";
+/// The same from a node that has joined: the cluster's database.
+const SNAPSHOT_JOINED: &[u8] = b"snapshot joined\n";
+/// The payload of a starting node's request for a member's database.
+const JOIN: &[u8] = b"join\n";
 
 impl Cluster {
     /// How long the locker waits for every member to apply an update.
@@ -48,9 +63,29 @@ impl Cluster {
             GroupState::Offline => "offline".to_string(),
             GroupState::AttemptFailed => return Ok(()),
         };
-        let key = format!("group/{group}");
-        if self.membership.locker() != Some(self.me) || self.registry.get(&key) == Some(&value) {
-            return Ok(());
+        self.issue(format!("group/{group}"), value, em);
+        // An update to nobody else commits at once; nothing to wait for.
+        Ok(())
+    }
+
+    /// A node joined or left the membership: the locker records it as an
+    /// update (`node/<name>` = `up` or `down`), as the modelled system
+    /// makes a join a global update. A joining node that cannot apply it,
+    /// because its links still fail, is evicted and poisoned (seed 004:
+    /// the restarted service rejoins, fails an update, is poisoned again).
+    pub(super) fn record_node(&mut self, node: NodeId, up: bool, em: &mut Emitter) {
+        let key = format!("node/{}", self.name_of(node));
+        self.issue(key, if up { "up" } else { "down" }.to_string(), em);
+    }
+
+    /// The locker, once joined, issues `key=value` to every other member
+    /// and applies it itself, unless the database already says so.
+    fn issue(&mut self, key: String, value: String, em: &mut Emitter) {
+        if !self.join.is_done()
+            || self.membership.locker() != Some(self.me)
+            || self.registry.get(&key) == Some(&value)
+        {
+            return;
         }
         let now = monotonic_ns();
         let last = self.gum_rx.last_applied();
@@ -73,8 +108,6 @@ impl Cluster {
                 self.apply_update(*seq, payload.clone(), self.me, em);
             }
         }
-        // An update to nobody else commits at once; nothing to wait for.
-        Ok(())
     }
 
     /// An update arrived from `from`.
@@ -85,10 +118,31 @@ impl Cluster {
         payload: Vec<u8>,
         em: &mut Emitter,
     ) {
-        if !self.membership.members().contains(&from) || from == self.me {
+        if from == self.me {
             return;
         }
-        if let Some(snapshot) = payload.strip_prefix(SNAPSHOT) {
+        let member = self.membership.members().contains(&from);
+        if payload == JOIN {
+            // Any node of the cluster may ask (it may not be a member in
+            // this node's view yet): the answer is this node's database.
+            // The locker makes a member's join an update.
+            self.send_to(from, &self.snapshot(), None);
+            if member {
+                self.record_node(from, true, em);
+            }
+            return;
+        }
+        // A joining node takes updates from whoever sponsors it, before it
+        // hears that node's heartbeats; a joined one only from members.
+        if !member && self.join.is_done() {
+            return;
+        }
+        let snapshot = payload
+            .strip_prefix(SNAPSHOT_JOINED)
+            .map(|s| (s, true))
+            .or_else(|| payload.strip_prefix(SNAPSHOT).map(|s| (s, false)));
+        if let Some((snapshot, joined)) = snapshot {
+            self.join.heard_from(from, joined);
             self.adopt_snapshot(from, seq, snapshot, em);
             return;
         }
@@ -98,16 +152,7 @@ impl Cluster {
         if seq < self.gum_rx.last_applied() && self.membership.locker() == Some(from) {
             // The locker is behind this node: it restarted. Send it the
             // database at this node's sequence number.
-            let mut text = SNAPSHOT.to_vec();
-            for (k, v) in &self.registry {
-                text.extend_from_slice(format!("{k}={v}\n").as_bytes());
-            }
-            let msg = ClusterMessage::GumUpdate {
-                from: self.me,
-                seq: self.gum_rx.last_applied(),
-                payload: text,
-            };
-            self.send_to(from, &msg, None);
+            self.send_to(from, &self.snapshot(), None);
         }
         match self.gum_rx.deliver(seq) {
             Delivery::Apply => self.apply_update(seq, payload, from, em),
@@ -123,17 +168,98 @@ impl Cluster {
         self.send_to(from, &self.gum_rx.answer(self.me, seq), None);
     }
 
-    /// A member sent its database because this node, the locker, was
-    /// behind: take it, and go on numbering from its sequence.
-    fn adopt_snapshot(&mut self, from: NodeId, seq: u64, snapshot: &[u8], em: &mut Emitter) {
-        if seq <= self.gum_rx.last_applied() {
-            return;
+    /// This node's database at its sequence number, as a message.
+    fn snapshot(&self) -> ClusterMessage {
+        let mut text = if self.join.is_done() {
+            SNAPSHOT_JOINED
+        } else {
+            SNAPSHOT
         }
-        self.registry = String::from_utf8_lossy(snapshot)
+        .to_vec();
+        for (k, v) in &self.registry {
+            text.extend_from_slice(format!("{k}={v}\n").as_bytes());
+        }
+        ClusterMessage::GumUpdate {
+            from: self.me,
+            seq: self.gum_rx.last_applied(),
+            payload: text,
+        }
+    }
+
+    /// Each interval until joined: ask every node of the cluster that has
+    /// not sent its database yet (a node that hears nobody yet may still be
+    /// heard: seed 004's one-way paths).
+    pub(super) fn ask_to_join(&self) {
+        let ask = ClusterMessage::GumUpdate {
+            from: self.me,
+            seq: 0,
+            payload: JOIN.to_vec(),
+        };
+        let nodes: Vec<NodeId> = self.cfg.nodes.iter().map(|n| NodeId(n.id)).collect();
+        for m in self.join.to_ask(self.me, &nodes) {
+            self.send_to(m, &ask, None);
+        }
+    }
+
+    /// Every other member sent its database: place groups from it.
+    pub(super) fn joined(&mut self, now: u64, em: &mut Emitter) {
+        let db: Vec<(String, Recorded)> = self
+            .registry
+            .iter()
+            .filter_map(|(k, v)| {
+                let group = k.strip_prefix("group/")?;
+                let rec = match v.as_str() {
+                    "failed" => Recorded::Failed,
+                    "offline" => Recorded::Offline,
+                    v => {
+                        let name = v.strip_prefix("online@")?;
+                        let n = self.cfg.nodes.iter().find(|n| n.name == name)?;
+                        Recorded::OnlineOn(NodeId(n.id))
+                    }
+                };
+                Some((group.to_string(), rec))
+            })
+            .collect();
+        self.groups.sync(&db, now);
+        let said: Vec<String> = self
+            .registry
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        em.log(
+            Level::Info,
+            "GUM",
+            &format!(
+                "joined with the cluster database at global update {}: {}",
+                self.gum_rx.last_applied(),
+                if said.is_empty() {
+                    "empty".to_string()
+                } else {
+                    said.join(", ")
+                }
+            ),
+        );
+    }
+
+    /// A member sent its database: this node is starting (its join), or
+    /// it is the locker and was behind. A newer one is taken whole, and
+    /// numbering goes on from its sequence; an older one, while joining,
+    /// fills in the keys no update applied since has set.
+    fn adopt_snapshot(&mut self, from: NodeId, seq: u64, snapshot: &[u8], em: &mut Emitter) {
+        let entries: Vec<(String, String)> = String::from_utf8_lossy(snapshot)
             .lines()
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        if seq <= self.gum_rx.last_applied() {
+            if !self.join.is_done() {
+                for (k, v) in entries {
+                    self.registry.entry(k).or_insert(v);
+                }
+            }
+            return;
+        }
+        self.registry = entries.into_iter().collect();
         self.gum_rx = crate::cluster::gum::GumReceiver::new(seq);
         if self.gum_tx.is_some() {
             self.gum_tx = Some(GumIssuer::new(self.me, seq, self.gum_timeout_ns()));

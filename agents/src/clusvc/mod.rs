@@ -75,6 +75,9 @@ pub struct Cluster {
     gum_tx: Option<crate::cluster::gum::GumIssuer>,
     /// The replicated cluster database: where each group is.
     registry: std::collections::BTreeMap<String, String>,
+    /// This start's join: who sent their database
+    /// ([`crate::cluster::gum::Join`]).
+    join: crate::cluster::gum::Join,
 }
 
 fn bad_config(what: String) -> StartError {
@@ -195,6 +198,7 @@ impl Cluster {
             gum_rx: crate::cluster::gum::GumReceiver::new(0),
             gum_tx: None,
             registry: std::collections::BTreeMap::new(),
+            join: crate::cluster::gum::Join::default(),
             witness_grace_until: monotonic_ns()
                 + interval_ns * u64::from(cfg.missed_heartbeats.max(1)),
         })
@@ -271,6 +275,7 @@ impl Cluster {
         self.apply(acts, em)?;
         self.arbitrate_witness(now, em)?;
         self.gum_tick(now, em)?;
+        self.ask_to_join();
         // This node's heartbeats are not sent here: the watchdog sends them
         // (crate::clusnet), so a hung service does not stop them.
         let lowest = self.membership.members().first() == Some(&self.me);
@@ -317,6 +322,15 @@ impl Cluster {
         let now = monotonic_ns();
         let quorate = self.membership.has_quorum() && now >= self.settle_until;
         let members = self.membership.members();
+        if !self.join.is_done() {
+            if !self
+                .join
+                .complete(self.me, &members, self.membership.has_quorum())
+            {
+                return;
+            }
+            self.joined(now, em);
+        }
         let acting = quorate || !self.membership.has_quorum();
         if !acting {
             return;

@@ -364,8 +364,8 @@ pub struct ServiceTerminating {
     pub timeout_s: u64,
 }
 
-/// What a bugcheck leaves in the node's state folder for the next boot
-/// (`state/bugcheck.marker`): where the dump is and the bugcheck's
+/// What a bugcheck leaves in the node's hardware folder for the next boot
+/// (`hw/bugcheck.marker`): where the dump is and the bugcheck's
 /// parameters, so that 1001 can quote them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BugcheckMarker {

@@ -11,7 +11,9 @@ fn ids(v: &[u32]) -> Vec<NodeId> {
 }
 
 fn groups(me: u32) -> Groups {
-    Groups::new(n(me), W, vec![("sql".into(), ids(&[1, 2, 3]))])
+    let mut g = Groups::new(n(me), W, vec![("sql".into(), ids(&[1, 2, 3]))]);
+    g.sync(&[], 0);
+    g
 }
 
 #[test]
@@ -192,6 +194,57 @@ fn two_claims_resolve_to_the_first_owner() {
     assert!(g2.decide(&members, true, 2).is_empty());
     assert_eq!(
         g1.decide(&members, true, W + 1),
+        vec![GroupAction::BringOnline("sql".into())]
+    );
+}
+
+/// Seed 002: n1's service was terminated, n2 and n3 each failed to bring the
+/// group up, and n2 declared it failed. n1's service restarts (the lowest
+/// id, the first preferred owner, no failure of its own on record): it must
+/// place nothing until it has the database, and then keep the group failed.
+#[test]
+fn a_restarted_node_places_nothing_before_the_database_and_keeps_a_failed_group_failed() {
+    let mut g1 = Groups::new(n(1), W, vec![("sql".into(), ids(&[1, 2, 3]))]);
+    let members = ids(&[1, 2, 3]);
+    assert_eq!(
+        g1.decide(&members, true, 100),
+        vec![],
+        "no placement from an empty database"
+    );
+    g1.sync(&[("sql".into(), Recorded::Failed)], 100);
+    assert!(g1.is_synced());
+    assert_eq!(g1.decide(&members, true, 200), vec![], "stays failed");
+    assert_eq!(g1.local("sql"), Some(Local::Offline));
+    assert_eq!(
+        g1.facts_to_repeat(true),
+        vec![("sql".to_string(), GroupState::Failed)],
+        "the new lowest member repeats the failure"
+    );
+    // Once the window has passed since it learned it, the rule runs again.
+    assert_eq!(
+        g1.decide(&members, true, 100 + W),
+        vec![GroupAction::BringOnline("sql".into())]
+    );
+}
+
+#[test]
+fn a_restarted_node_takes_where_the_database_says_a_group_is_online() {
+    let mut g1 = Groups::new(n(1), W, vec![("sql".into(), ids(&[1, 2, 3]))]);
+    g1.sync(
+        &[
+            ("sql".into(), Recorded::OnlineOn(n(3))),
+            ("gone".into(), Recorded::Failed),
+        ],
+        0,
+    );
+    assert_eq!(g1.facts("sql").unwrap().online_on, Some(n(3)));
+    assert_eq!(g1.decide(&ids(&[1, 2, 3]), true, 10), vec![]);
+    // What the database says about this node itself is not kept.
+    let mut g2 = Groups::new(n(2), W, vec![("sql".into(), ids(&[2, 3]))]);
+    g2.sync(&[("sql".into(), Recorded::OnlineOn(n(2)))], 0);
+    assert_eq!(g2.facts("sql").unwrap().online_on, None);
+    assert_eq!(
+        g2.decide(&ids(&[2, 3]), true, 10),
         vec![GroupAction::BringOnline("sql".into())]
     );
 }

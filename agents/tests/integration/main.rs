@@ -383,7 +383,11 @@ fn bugcheck_action_dumps_fences_and_the_next_boot_reports_1001() {
     let status = node.wait_dead();
     assert!(!status.success(), "the node died: {status}");
     assert!(ended(service, true), "the service died with the node");
-    let marker = node.path().join("state/bugcheck.marker");
+    let marker = node.path().join("hw/bugcheck.marker");
+    assert_eq!(
+        marker,
+        faultline_agent::launch::bugcheck_marker_path(node.path())
+    );
     let kept = BugcheckMarker::parse(&std::fs::read_to_string(&marker).unwrap());
     assert_eq!(kept.dump, path.to_string_lossy());
     assert_eq!(kept.params, [u64::from(service), 1, 0, 0]);
@@ -488,8 +492,34 @@ fn a_crash_or_a_stop_turns_the_countdown_off_and_settings_change_only_at_a_resta
         "re-armed without a restart: {}",
         node.dump_seen()
     );
+    // A hang now is judged by the value read at start (300 ms), not the
+    // changed one (700 ms): detected, the service terminated (4870, 7031).
+    signal(first, libc::SIGSTOP);
+    let hang = node.expect("the hang, at the old timeout", |e| {
+        e.kind() == EventKind::HangDetected && service_pid(e) == first
+    });
+    let h = hang_of(&hang);
+    assert_eq!(h.timeout_ms, 300, "the setting read at start governs");
+    assert_eq!(
+        h.deadline_t - h.last_heartbeat_t,
+        300 * MS,
+        "counted down from the old value"
+    );
+    node.expect("7031 for the hung service", |e| {
+        e.kind() == EventKind::ServiceTerminated && service_pid(e) == first
+    });
+    // The restart reads the new setting.
+    let first = node
+        .expect("the service restarted after the hang", |e| {
+            e.kind() == EventKind::ServiceStarted && e.pid != first
+        })
+        .pid;
+    let rearmed = node.expect("armed for the new service", |e| {
+        e.kind() == EventKind::WatchdogArmed && service_pid(e) == first
+    });
+    assert_eq!(armed_timeout(&rearmed), 700, "read at the restart");
     // A crash: the countdown is switched off, nothing is detected while
-    // the service is down (1000 ms, more than three timeouts), 7031.
+    // the service is down (1000 ms, more than a timeout), 7031.
     signal(first, libc::SIGKILL);
     let down = node.collect_for(Duration::from_millis(900));
     assert!(
@@ -507,16 +537,11 @@ fn a_crash_or_a_stop_turns_the_countdown_off_and_settings_change_only_at_a_resta
         "a crashed service was taken for a hung one: {}",
         node.dump_seen()
     );
-    // The restart reads the new setting.
     let second = node
-        .expect("the restarted service", |e| {
+        .expect("the service restarted after the crash", |e| {
             e.kind() == EventKind::ServiceStarted && e.pid != first
         })
         .pid;
-    let rearmed = node.expect("armed for the new service", |e| {
-        e.kind() == EventKind::WatchdogArmed && service_pid(e) == second
-    });
-    assert_eq!(armed_timeout(&rearmed), 700, "read at the restart");
     // A clean stop: disarmed, no detection, no 7031.
     signal(second, libc::SIGTERM);
     let stopped = node.collect_for(Duration::from_millis(1600));

@@ -2,7 +2,7 @@
 //! (flock on `.faultline.lock` in the folder) held for the whole run, so two
 //! live runs never share one folder, and the folder's previous contents
 //! removed once the lock is held, so no run reads what an earlier one left
-//! (a stale `state/bugcheck.marker`). It writes nothing else.
+//! (a stale `hw/bugcheck.marker`). It writes nothing else.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -139,8 +139,8 @@ mod tests {
     #[test]
     fn what_a_previous_run_left_is_removed() {
         let dir = tmp("stale");
-        std::fs::create_dir_all(dir.join("nodes/n1/state")).unwrap();
-        std::fs::write(dir.join("nodes/n1/state/bugcheck.marker"), "x").unwrap();
+        std::fs::create_dir_all(dir.join("nodes/n1/hw")).unwrap();
+        std::fs::write(dir.join("nodes/n1/hw/bugcheck.marker"), "x").unwrap();
         std::fs::write(dir.join("trace.jsonl"), "old").unwrap();
         let lock = claim(&dir, "pid 4").unwrap();
         let left: Vec<_> = std::fs::read_dir(&dir)

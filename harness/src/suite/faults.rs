@@ -102,6 +102,7 @@ pub static FAULTS: &[&FaultDef] = &[
     &CRASH,
     &super::faults_res::CPU,
     &super::faults_res::MEMORY,
+    &super::faults_cfg::STOP,
 ];
 
 impl FaultKind {
@@ -119,6 +120,7 @@ impl FaultKind {
             FaultKind::Crash => &CRASH,
             FaultKind::Cpu => &super::faults_res::CPU,
             FaultKind::Memory => &super::faults_res::MEMORY,
+            FaultKind::Stop => &super::faults_cfg::STOP,
         }
     }
 

@@ -90,6 +90,12 @@ fn root_service_fault_suites_prove_each_fault_and_leave_nothing() {
         "{held:?}"
     );
     assert!(has(&held, "scanner", "healed", "state/clusdb"), "{held:?}");
+    // The bugcheck marker is the machine's (`hw/`, beside `state/`): the
+    // watchdog's write of it never waits for the scanner.
+    assert!(
+        !has(&held, "scanner", "healed", "bugcheck.marker"),
+        "{held:?}"
+    );
     let excluded = trace("fault-scanner", "folder-excluded");
     assert!(
         has(&excluded, "scanner", "healed", "0 open(s) held"),

@@ -189,6 +189,7 @@ fn root_seed_suites_reproduce_seeds_001_to_004_and_prove_the_fix() {
     }
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
+    let kept = dir.path().join("out");
     let seeds = repo().join("suites/seeds");
     let out = faultline()
         .arg("run")
@@ -198,6 +199,8 @@ fn root_seed_suites_reproduce_seeds_001_to_004_and_prove_the_fix() {
         .arg(seeds.join("hung-node-looks-alive.yaml"))
         .arg("--json")
         .arg(&json)
+        .arg("--out")
+        .arg(&kept)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -267,9 +270,48 @@ fn root_seed_suites_reproduce_seeds_001_to_004_and_prove_the_fix() {
             > 0.0
     );
 
-    // Seed 004: the node without quorum is poisoned.
+    // Seed 002 complete: the group is still failed after n1's service
+    // restarted and rejoined (the scenario's group_state), and n1 did not
+    // bring it online again.
+    let t_trace = trace_of(&kept.join("terminate-leaves-ip/action-2-leaves-the-ip-answered"));
+    assert_eq!(events(&t_trace, "n1", "service_started").len(), 2);
+    let restarted = events(&t_trace, "n1", "service_started")[1]["t"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        events(&t_trace, "n1", "group_online")
+            .iter()
+            .all(|e| e["t"].as_u64().unwrap() < restarted),
+        "n1 brought the failed group online after its restart"
+    );
+
+    // Seed 004: the node without quorum is poisoned, and n1's 1122 for a
+    // network comes when that network's link comes back.
     let p = scenario("evicted-node-is-poisoned-when-the-path-returns");
     assert_eq!(p["verdict"], "pass", "{p}");
+    let p_trace =
+        trace_of(&kept.join("poison-packet/evicted-node-is-poisoned-when-the-path-returns"));
+    regained_when_healed(&p_trace, "Public", 1);
+
+    // Seed 004's loop: n2 restarted, failed the join update, was poisoned
+    // again; 1122 per network as each network's links come back.
+    let l = scenario("restarted-node-fails-an-update-and-is-poisoned-again");
+    assert_eq!(l["verdict"], "pass", "{l}");
+    let l_trace =
+        trace_of(&kept.join("poison-packet/restarted-node-fails-an-update-and-is-poisoned-again"));
+    let poisoned = events(&l_trace, "n2", "poisoned");
+    assert_eq!(poisoned.len(), 2, "1118 twice");
+    assert!(poisoned.iter().all(|e| e["id"] == 1118));
+    let reasons: Vec<&str> = events(&l_trace, "n1", "poison_sent")
+        .iter()
+        .map(|e| e["data"]["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.contains(&"evicted") && reasons.contains(&"gumfailed"),
+        "{reasons:?}"
+    );
+    regained_when_healed(&l_trace, "Public", 1);
+    regained_when_healed(&l_trace, "Private", 0);
 
     // Seeds 001 and 003: a log-only hang is not failed over; its clients
     // go unserved (the pinned known-bad setting).
@@ -284,6 +326,22 @@ fn root_seed_suites_reproduce_seeds_001_to_004_and_prove_the_fix() {
         (Some("fail"), Some(true))
     );
 
+    // Seed 001: a clean stop is not a hang: no detection, no 7031, no
+    // restart (the scenario's checks), and the stop's heal read back that
+    // nothing restarted the service.
+    let s = scenario("stopped-service-is-not-a-hang");
+    assert_eq!(s["verdict"], "pass", "{s}");
+    let s_trace = trace_of(&kept.join("hung-node-looks-alive/stopped-service-is-not-a-hang"));
+    assert!(
+        s_trace.iter().any(|r| r["type"] == "fault"
+            && r["kind"] == "stop"
+            && r["phase"] == "healed"
+            && r["evidence"]
+                .as_str()
+                .is_some_and(|e| e.contains("stays stopped"))),
+        "no healed stop saying it stayed stopped"
+    );
+
     for id in run_ids(&String::from_utf8_lossy(&out.stdout)) {
         assert_eq!(
             leftovers(&id),
@@ -291,6 +349,59 @@ fn root_seed_suites_reproduce_seeds_001_to_004_and_prove_the_fix() {
             "run {id} left things behind"
         );
     }
+}
+
+/// The records of a scenario's kept trace.
+fn trace_of(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("trace.jsonl"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A node's events of one kind, in trace order.
+fn events<'a>(
+    trace: &'a [serde_json::Value],
+    node: &str,
+    kind: &str,
+) -> Vec<&'a serde_json::Value> {
+    trace
+        .iter()
+        .filter(|r| r["type"] == "event" && r["node"] == node && r["kind"] == kind)
+        .collect()
+}
+
+/// Seed 004: n1 lost n2 on `network` (1123), logs no 1122 for it while
+/// the fault at `index` (a cut of that network) holds, and logs it within
+/// 2 s of the heal's request (the heal's own record may come seconds later
+/// when its probes are slow to prove it).
+fn regained_when_healed(trace: &[serde_json::Value], network: &str, index: u64) {
+    let t = |r: &serde_json::Value| r["t"].as_u64().unwrap();
+    let on = |e: &&&serde_json::Value| e["data"]["network"] == network;
+    let lost = t(events(trace, "n1", "peer_lost")
+        .iter()
+        .find(on)
+        .expect("1123"));
+    let healed = trace
+        .iter()
+        .find(|r| {
+            r["type"] == "fault"
+                && r["index"] == index
+                && (r["phase"] == "healed" || r["phase"] == "failed")
+        })
+        .map(|r| r["requested"].as_u64().unwrap_or_else(|| t(r)))
+        .expect("the cut's heal");
+    let back = events(trace, "n1", "peer_regained")
+        .into_iter()
+        .filter(|e| e["data"]["network"] == network && t(e) > lost)
+        .map(t)
+        .next()
+        .unwrap_or_else(|| panic!("no 1122 on {network} after its 1123"));
+    assert!(
+        back > healed && back - healed < 2_000_000_000,
+        "1122 on {network} at {back}, its links back at {healed}"
+    );
 }
 
 /// The pure cgroup v2 path (one cgroup2 hierarchy: `cgroup.procs`,
@@ -395,9 +506,9 @@ fn root_a_live_runs_out_is_refused_and_a_reused_one_holds_nothing_stale() {
     // What a killed run would leave: a bugcheck marker read at the next
     // start as "rebooted from a bugcheck".
     let kept = dir.path().join("demo/freeze-is-caught");
-    let state = kept.join("nodes/n1/state");
-    std::fs::create_dir_all(&state).unwrap();
-    std::fs::write(state.join("bugcheck.marker"), "stale").unwrap();
+    let hw = kept.join("nodes/n1/hw");
+    std::fs::create_dir_all(&hw).unwrap();
+    std::fs::write(hw.join("bugcheck.marker"), "stale").unwrap();
     let again = faultline()
         .arg("run")
         .arg(repo().join("suites/demo.yaml"))
