@@ -11,6 +11,9 @@ use super::Report;
 use crate::report::html::{Page, Section};
 use crate::report::svg::{esc, nice_step, Svg};
 
+/// A sample's values of one figure.
+type Values = fn(&Sample) -> &Vec<f64>;
+
 /// Bars per histogram.
 const BINS: usize = 30;
 const W: f64 = 420.0;
@@ -228,7 +231,7 @@ impl Section for Histograms<'_> {
             .filter(|s| s.scenario == self.scenario)
             .map(|s| s.setting.as_str())
             .collect();
-        let figures: [(&str, fn(&Sample) -> &Vec<f64>); 2] = [
+        let figures: [(&str, Values); 2] = [
             ("detection latency from the confirmed onset", |s| {
                 &s.latency_ms
             }),
@@ -250,7 +253,8 @@ impl Section for Histograms<'_> {
                 })
                 .collect();
             let all = per.iter().flatten().copied();
-            let lo = all.clone().fold(f64::INFINITY, f64::min).min(0.0).max(0.0);
+            // Bars start at 0 ms (early firings are counted at 0).
+            let lo = 0.0;
             let hi = all.fold(0.0f64, f64::max);
             if per.iter().all(Vec::is_empty) {
                 continue;

@@ -28,6 +28,14 @@ use crate::suite::{apply_node_setting, SuiteError};
 use crate::trace::{Record, Trace};
 use stats::Sample;
 
+/// Attempts of a trial whose run failed (its lab could not be built, a
+/// fault could not be injected): on a host shared with other runs, the
+/// RT budget every run's watchdogs and `rt_hog` draw from can be taken
+/// for a moment.
+pub const ATTEMPTS: usize = 3;
+/// The wait before another attempt.
+const RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The label of the only setting when nothing is compared.
 pub const DEFAULT_SETTING: &str = "default";
 
@@ -225,14 +233,34 @@ pub fn run(
             out: out.clone(),
         };
         let began = Instant::now();
-        match run_scenario(
-            host.clone(),
-            &t.suite,
-            &t.plan,
-            &run_opts,
-            &mut quiet,
-            signals,
-        ) {
+        let mut attempt = 1;
+        let outcome = loop {
+            let r = run_scenario(
+                host.clone(),
+                &t.suite,
+                &t.plan,
+                &run_opts,
+                &mut quiet,
+                signals,
+            );
+            match r {
+                Err(e @ (RunError::Lab(_) | RunError::Host(_)))
+                    if attempt < ATTEMPTS && !stop.load(Ordering::SeqCst) =>
+                {
+                    s.failed_attempts.push(chain(&e));
+                    attempt += 1;
+                    if let Ok(sig) = signals.recv_timeout(RETRY_WAIT) {
+                        return Ran {
+                            samples,
+                            interrupted: Some(sig),
+                            stopped: false,
+                        };
+                    }
+                }
+                r => break r,
+            }
+        };
+        match outcome {
             Ok(finished) => {
                 let returned = monotonic_ns();
                 if let Some(sig) = finished.interrupted {
@@ -250,6 +278,7 @@ pub fn run(
                     .trace
                     .end()
                     .map(|end| returned.saturating_sub(end) as f64 / 1e6);
+                s.run_id = Some(finished.run_id.clone());
                 s.trace = out.map(|o| o.join("trace.jsonl").display().to_string());
             }
             Err(RunError::Interrupted(sig)) => {
@@ -260,7 +289,19 @@ pub fn run(
                 }
             }
             Err(e) => {
+                if stop.load(Ordering::SeqCst) {
+                    // A terminal's Ctrl-C also reaches the lab build's
+                    // commands: the failure is the interrupt's, not a
+                    // measurement.
+                    return Ran {
+                        samples,
+                        interrupted: None,
+                        stopped: true,
+                    };
+                }
                 s.error = Some(chain(&e));
+                // It did not run: it adds no planned time.
+                s.planned_ms = 0.0;
             }
         }
         s.wall_ms = began.elapsed().as_secs_f64() * 1e3;
@@ -361,6 +402,10 @@ pub struct Report {
 impl Report {
     /// Summarizes `samples`; `settings` (two when compared) pair up the
     /// comparisons.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one constructor of the report's fields"
+    )]
     pub fn new(
         command: String,
         host: HostInfo,
@@ -445,8 +490,8 @@ impl Report {
             }
             let _ = writeln!(
                 out,
-                "{:<28} {:<28} trials {}, errors {}, missed detections {}, early {}, controls {}, false detections {}",
-                s.scenario, s.setting, s.trials, s.errors, s.missed, s.early, s.controls, s.false_detections
+                "{:<28} {:<28} trials {}, errors {} (retried {}), missed detections {}, early {}, controls {}, false detections {}",
+                s.scenario, s.setting, s.trials, s.errors, s.retries, s.missed, s.early, s.controls, s.false_detections
             );
         }
         for c in &self.comparisons {

@@ -58,6 +58,13 @@ pub struct Sample {
     /// The trial's trace, when kept (`--out`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// Why earlier attempts of this trial failed to run (the host's RT
+    /// budget taken by other runs, ...); the trial was run again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_attempts: Vec<String>,
+    /// The run's id (its namespaces are `fl-<id>-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 impl Sample {
@@ -82,6 +89,8 @@ impl Sample {
             planned_ms: 0.0,
             wall_ms: 0.0,
             trace: None,
+            failed_attempts: Vec::new(),
+            run_id: None,
         }
     }
 
@@ -216,8 +225,10 @@ pub struct SettingSummary {
     pub setting: String,
     /// Fault trials run (errors included).
     pub trials: usize,
-    /// Trials that could not run or be judged.
+    /// Trials, controls included, that could not run or be judged.
     pub errors: usize,
+    /// Attempts run again because the run failed (see `failed_attempts`).
+    pub retries: usize,
     /// Detection latency from the confirmed onset.
     pub latency: Option<Distribution>,
     /// Overshoot past the deadline (early firings count as 0 here and are
@@ -263,6 +274,7 @@ pub fn summarize(samples: &[Sample]) -> Vec<SettingSummary> {
                 errors: mine()
                     .filter(|s| s.error.is_some() && s.verdict == "error")
                     .count(),
+                retries: mine().map(|s| s.failed_attempts.len()).sum(),
                 latency: dist(&|s| &s.latency_ms),
                 overshoot: dist(&|s| &s.overshoot_ms),
                 early: faulted()
@@ -308,10 +320,13 @@ pub struct Comparison {
     pub rows: Vec<ComparisonRow>,
 }
 
+type Figure = fn(&SettingSummary) -> Option<Distribution>;
+type Stat = fn(&Distribution) -> f64;
+
 /// `b` against `a`, figure by figure.
 pub fn compare(a: &SettingSummary, b: &SettingSummary) -> Comparison {
     let mut rows = Vec::new();
-    let pick: [(&str, fn(&SettingSummary) -> Option<Distribution>); 4] = [
+    let pick: [(&str, Figure); 4] = [
         ("latency", |s| s.latency),
         ("overshoot", |s| s.overshoot),
         ("failover", |s| s.failover),
@@ -322,7 +337,7 @@ pub fn compare(a: &SettingSummary, b: &SettingSummary) -> Comparison {
         if da.is_none() && db.is_none() {
             continue;
         }
-        let stats: [(&str, fn(&Distribution) -> f64); 5] = [
+        let stats: [(&str, Stat); 5] = [
             ("min", |d| d.min),
             ("p50", |d| d.p50),
             ("p90", |d| d.p90),
