@@ -15,7 +15,7 @@ fn bench_refuses_bad_input_with_exit_2() {
     let cases: [(&[&str], &str); 5] = [
         (
             &["--compare", "watchdog_priority=fifo,high"],
-            "--compare:1:1: watchdog_priority `high` must be one of fifo, normal",
+            "--compare:1:20: watchdog_priority `high` must be one of fifo, normal",
         ),
         (&["--compare", "watchdog_priority"], "write KEY=A,B"),
         (&["--compare", "no_such_setting=1,2"], "no_such_setting"),
