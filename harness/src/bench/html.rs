@@ -253,9 +253,17 @@ impl Section for Histograms<'_> {
                 })
                 .collect();
             let all = per.iter().flatten().copied();
-            // Bars start at 0 ms (early firings are counted at 0).
-            let lo = 0.0;
-            let hi = all.fold(0.0f64, f64::max);
+            let hi = all.clone().fold(0.0f64, f64::max);
+            let min = all.fold(f64::INFINITY, f64::min).max(0.0);
+            // From 0 ms (early firings count as 0), unless the values sit
+            // far from it (latency near hang_timeout): then from a round
+            // value below the smallest.
+            let lo = if min.is_finite() && min > hi - min {
+                let step = nice_step(hi - min, 6);
+                (min / step).floor() * step
+            } else {
+                0.0
+            };
             if per.iter().all(Vec::is_empty) {
                 continue;
             }
