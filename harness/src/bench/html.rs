@@ -164,10 +164,12 @@ impl Section for Summary<'_> {
         }
         let _ = write!(
             out,
-            "</tbody></table><p class=\"meta\">wall time {:.1} s for {:.1} s of planned scenario time: {}</p></section>",
+            "</tbody></table><p class=\"meta\">wall time {:.1} s for {:.1} s of planned scenario time: {}; the trials themselves (last attempts, lab to judged) {:.1} s: {}</p></section>",
             r.overhead.wall_ms / 1e3,
             r.overhead.planned_ms / 1e3,
-            stats::times(r.overhead.ratio)
+            stats::times(r.overhead.ratio),
+            r.overhead.trials_ms / 1e3,
+            stats::times(r.overhead.trials_ratio)
         );
         out
     }

@@ -404,21 +404,32 @@ pub fn lab_times(samples: &[Sample]) -> Vec<LabTimes> {
 /// The bench's wall time against the scenarios' planned durations.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Overhead {
-    /// The whole bench, ms.
+    /// The whole bench, ms, waits before retried attempts included.
     pub wall_ms: f64,
-    /// The sum of every trial's planned duration, ms.
+    /// The trials that ran, each its last attempt from lab to judged.
+    pub trials_ms: f64,
+    /// The sum of the planned durations of the trials that ran, ms.
     pub planned_ms: f64,
     /// `wall / planned`.
     pub ratio: Option<f64>,
+    /// `trials / planned`: the harness's own overhead per trial.
+    pub trials_ratio: Option<f64>,
 }
 
 /// [`Overhead`] of `samples` run in `wall_ms`.
 pub fn overhead(samples: &[Sample], wall_ms: f64) -> Overhead {
     let planned_ms: f64 = samples.iter().map(|s| s.planned_ms).sum();
+    let trials_ms: f64 = samples
+        .iter()
+        .filter(|s| s.planned_ms > 0.0)
+        .map(|s| s.wall_ms)
+        .sum();
     Overhead {
         wall_ms,
+        trials_ms,
         planned_ms,
         ratio: (planned_ms > 0.0).then(|| wall_ms / planned_ms),
+        trials_ratio: (planned_ms > 0.0).then(|| trials_ms / planned_ms),
     }
 }
 
@@ -579,6 +590,7 @@ mod tests {
             s.lab_up_ms = Some(up);
             s.teardown_ms = Some(up / 2.0);
             s.planned_ms = 1000.0;
+            s.wall_ms = 1100.0;
             samples.push(s);
         }
         let labs = lab_times(&samples);
@@ -588,6 +600,12 @@ mod tests {
         let o = overhead(&samples, 3900.0);
         assert_eq!(o.planned_ms, 3000.0);
         assert!((o.ratio.unwrap() - 1.3).abs() < 1e-9);
+        assert!((o.trials_ratio.unwrap() - 1.1).abs() < 1e-9);
+        // A trial that did not run plans nothing and adds no trial time.
+        let mut failed = Sample::new(4, "b/s", "default", false);
+        failed.wall_ms = 50.0;
+        samples.push(failed);
+        assert_eq!(overhead(&samples, 3900.0).trials_ms, 3300.0);
     }
 
     #[test]
