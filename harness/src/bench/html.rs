@@ -140,11 +140,12 @@ impl Section for Summary<'_> {
             }
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td colspan=\"7\">{} trial(s), {} error(s), {} missed detection(s), {} early; {} control(s), <b>{} false detection(s)</b></td></tr>",
+                "<tr><td>{}</td><td>{}</td><td colspan=\"7\">{} trial(s), {} error(s) ({} attempt(s) run again), {} missed detection(s), {} early; {} control(s), <b>{} false detection(s)</b></td></tr>",
                 esc(&s.scenario),
                 esc(&s.setting),
                 s.trials,
                 s.errors,
+                s.retries,
                 s.missed,
                 s.early,
                 s.controls,
