@@ -274,6 +274,20 @@ pub fn cmd_bench(args: BenchArgs) -> i32 {
         );
         return exit::INTERRUPTED;
     }
+    // A trial that could not run at all (after every attempt) measured
+    // nothing: the host could not do what the bench needs.
+    let not_run = report
+        .samples
+        .iter()
+        .filter(|s| s.planned_ms == 0.0)
+        .count();
+    if not_run > 0 && code == exit::PASS {
+        eprintln!(
+            "error: {not_run} trial(s) could not run after {} attempts each (see their errors above)",
+            bench::ATTEMPTS
+        );
+        return exit::HOST;
+    }
     code
 }
 

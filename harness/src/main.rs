@@ -53,7 +53,8 @@ enum Command {
     /// interleaved, and report latency and overshoot per setting.
     ///
     /// Exit codes: 0 every trial ran (a benchmark reports, it does not
-    /// gate); 2 invalid input; 3 the host lacks something; 130 interrupted
+    /// gate); 2 invalid input; 3 the host lacks something (or a trial could
+    /// not run after every attempt); 130 interrupted
     /// (the first Ctrl-C stops after the current trial, a second cuts it
     /// short; what was measured is reported, nothing is left behind).
     Bench(bench_cmd::BenchArgs),
