@@ -204,8 +204,9 @@ pub struct Ran {
 }
 
 /// Runs `trials` in order. `signals` reaches the runner (it cuts the
-/// current trial short and tears it down); `stop` asked between trials
-/// ends the bench after the current one. `done` sees each sample as it
+/// current trial short and tears it down); `stop` ends the bench once the
+/// current trial has ended and been torn down (that trial is left out:
+/// a terminal's Ctrl-C reached its helpers too). `done` sees each sample as it
 /// comes, with the samples so far.
 pub fn run(
     host: &CgroupHost,
@@ -313,6 +314,17 @@ pub fn run(
             }
         }
         s.wall_ms = began.elapsed().as_secs_f64() * 1e3;
+        if stop.load(Ordering::SeqCst) {
+            // Asked to stop while this trial ran: a terminal's Ctrl-C also
+            // reached the fault's helpers (they share our process group),
+            // so what it measured is not the scenario's. It ran to its end
+            // and was torn down; it is left out.
+            return Ran {
+                samples,
+                interrupted: None,
+                stopped: true,
+            };
+        }
         samples.push(s);
         done(&samples, trials.len());
     }
