@@ -120,3 +120,59 @@ fn root_bench_compares_watchdog_priorities_and_writes_json_and_report() {
 fn num_cpus() -> u64 {
     std::thread::available_parallelism().unwrap().get() as u64
 }
+
+#[test]
+fn root_bench_stops_on_sigint_reports_what_it_has_and_leaves_nothing() {
+    if skip_unless_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out_dir = dir.path().join("out");
+    let child = faultline()
+        .args([
+            "bench",
+            "--fault",
+            "freeze",
+            "--trials",
+            "5",
+            "--controls",
+            "0",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .arg("--out")
+        .arg(&out_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Into the second trial (each is about 3.3 s).
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("stopped after"), "{stdout}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["complete"], false);
+    let n = doc["samples"].as_array().unwrap().len();
+    assert!((1..5).contains(&n), "{n} samples");
+    // Every trial started, the one left out included, was torn down.
+    let mut ids = Vec::new();
+    for e in std::fs::read_dir(out_dir.join("trials")).unwrap().flatten() {
+        let trace = std::fs::read_to_string(e.path().join("trace.jsonl")).unwrap();
+        let header: serde_json::Value =
+            serde_json::from_str(trace.lines().next().unwrap()).unwrap();
+        ids.push(header["run_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        ids.len(),
+        n + 1,
+        "the trial running at the signal ran to its end"
+    );
+    for id in ids {
+        assert_eq!(leftovers(&id), Vec::<String>::new(), "run {id} left things");
+    }
+}
