@@ -508,6 +508,28 @@ mod tests {
     }
 
     #[test]
+    fn the_terminal_summary_has_both_settings_and_their_ratio() {
+        let text = report().text();
+        assert!(
+            text.contains("host: linux 6.18, 2 core(s), cgroup v1-hybrid"),
+            "{text}"
+        );
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("bench/") && l.contains(" overshoot "))
+            .collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        // Columns line up whatever the names' lengths.
+        assert_eq!(rows[0].find(" overshoot "), rows[1].find(" overshoot "));
+        assert!(text.contains("overshoot p99"), "{text}");
+        assert!(text.contains("900.0x"), "{text}");
+        assert!(
+            text.contains("1 of 1 control") || text.contains("controls 1, false detections 0"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_histogram_draws_one_bar_per_filled_bin() {
         let svg = histogram(&[1.0, 1.0, 50.0], 0.0, 50.0, "#000", "x");
         assert_eq!(svg.matches("<rect").count(), 2);

@@ -471,6 +471,15 @@ impl Report {
     pub fn text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
+        let w = |f: fn(&stats::SettingSummary) -> &str| {
+            self.summary
+                .iter()
+                .map(|s| f(s).len())
+                .max()
+                .unwrap_or(0)
+                .max(8)
+        };
+        let (ws, wt) = (w(|s| &s.scenario), w(|s| &s.setting));
         let _ = writeln!(
             out,
             "\nhost: linux {}, {} core(s), cgroup {}, load {} -> {}",
@@ -482,7 +491,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "\n{:<28} {:<28} {:>6} {:<10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "\n{:<ws$} {:<wt$} {:>6} {:<10} {:>9} {:>9} {:>9} {:>9} {:>9}",
             "scenario", "setting", "n", "figure (ms)", "min", "p50", "p90", "p99", "max"
         );
         for s in &self.summary {
@@ -496,7 +505,7 @@ impl Report {
                 let Some(d) = d else { continue };
                 let _ = writeln!(
                     out,
-                    "{:<28} {:<28} {:>6} {:<10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                    "{:<ws$} {:<wt$} {:>6} {:<10} {:>9} {:>9} {:>9} {:>9} {:>9}",
                     s.scenario,
                     s.setting,
                     d.count,
@@ -510,7 +519,7 @@ impl Report {
             }
             let _ = writeln!(
                 out,
-                "{:<28} {:<28} trials {}, errors {} (retried {}), missed detections {}, early {}, controls {}, false detections {}",
+                "{:<ws$} {:<wt$} trials {}, errors {} (retried {}), missed detections {}, early {}, controls {}, false detections {}",
                 s.scenario, s.setting, s.trials, s.errors, s.retries, s.missed, s.early, s.controls, s.false_detections
             );
         }
