@@ -188,6 +188,21 @@ pub fn ready(p: &libc::pollfd) -> bool {
     p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
 }
 
+/// The calling process's scheduling policy as read back from the kernel:
+/// `fifo`, `rr`, `other`, `batch`, `idle`, `deadline`, or `unknown`.
+pub fn policy() -> &'static str {
+    // SAFETY: no pointers; 0 is the calling process.
+    match unsafe { libc::sched_getscheduler(0) } {
+        libc::SCHED_FIFO => "fifo",
+        libc::SCHED_RR => "rr",
+        libc::SCHED_OTHER => "other",
+        libc::SCHED_BATCH => "batch",
+        libc::SCHED_IDLE => "idle",
+        6 => "deadline",
+        _ => "unknown",
+    }
+}
+
 /// Runs the calling process under SCHED_FIFO at `priority`.
 pub fn set_fifo(priority: i32) -> io::Result<()> {
     let param = libc::sched_param {

@@ -138,6 +138,7 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
     let ev =
         w.em.event(WatchdogStarted {
             rt_priority: prio,
+            policy: sys::policy().to_string(),
             memory_locked: locked,
         })
         .message(format!("Watchdog started, listening on @{name}"));

@@ -21,7 +21,7 @@ use faultline_agent::launch::{
 use faultline_faults::cgroup::{Cgroup, CgroupError, CgroupHost};
 use faultline_faults::netns::{NetError, NetNs};
 
-use crate::plan::{NodePlan, NodeSettings, ScenarioPlan};
+use crate::plan::{NodePlan, NodeSettings, ScenarioPlan, WatchdogPriority};
 use crate::topology::{self, Network, NodeIndex, APP_PORT, CLUSTER_PORT, NETWORKS, PREFIX_LEN};
 use crate::trace::TopologyNode;
 
@@ -389,7 +389,10 @@ impl Lab {
                 pressure_dir: node.pressure_dir(),
             },
             links: NETWORKS.iter().map(|n| n.name().to_string()).collect(),
-            watchdog_rt_priority: WATCHDOG_RT_PRIORITY,
+            watchdog_rt_priority: match plan.settings.watchdog_priority {
+                WatchdogPriority::Fifo => WATCHDOG_RT_PRIORITY,
+                WatchdogPriority::Normal => 0,
+            },
         };
         let launch_path = dir.join(LAUNCH_FILE);
         fs::write(

@@ -5,6 +5,7 @@
 //! ([`report`]). See ARCHITECTURE.md at the repository root.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod checks;
 pub mod cleanup;
 pub mod collector;

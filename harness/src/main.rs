@@ -14,6 +14,8 @@ use faultline::suite::{load_suite, SuiteError};
 use faultline::trace::Trace;
 use faultline_faults::cgroup::CgroupHost;
 
+mod bench_cmd;
+
 /// Fault-injection test harness for high-availability failover.
 ///
 /// Exit codes: 0 every check passed (or failed as expected); 1 a check
@@ -47,6 +49,15 @@ enum Command {
         #[arg(long, value_name = "PATH", env = "FAULTLINE_AGENT")]
         agent: Option<PathBuf>,
     },
+    /// Benchmark detection: run a scenario N times, fault-free controls
+    /// interleaved, and report latency and overshoot per setting.
+    ///
+    /// Exit codes: 0 every trial ran (a benchmark reports, it does not
+    /// gate); 2 invalid input; 3 the host lacks something (or a trial could
+    /// not run after every attempt); 130 interrupted
+    /// (the first Ctrl-C stops after the current trial, a second cuts it
+    /// short; what was measured is reported, nothing is left behind).
+    Bench(bench_cmd::BenchArgs),
     /// Validate suites without running them.
     Validate {
         /// Suite files.
@@ -106,6 +117,7 @@ fn main() -> ExitCode {
             junit,
             agent,
         } => cmd_run(&suites, out, json, junit, agent),
+        Command::Bench(args) => bench_cmd::cmd_bench(args),
         Command::Validate { suites } => match load_all(&suites) {
             Ok(plans) => {
                 for p in &plans {

@@ -139,6 +139,36 @@ pub struct NodeSettings {
     /// RFC 5227 timers of the agent's probe and announcements.
     #[serde(default)]
     pub arp: ArpTimers,
+    /// How the watchdog is scheduled.
+    #[serde(default)]
+    pub watchdog_priority: WatchdogPriority,
+}
+
+/// How a node's watchdog is scheduled: `fifo` (SCHED_FIFO above every
+/// load the harness makes, memory locked: ClusNet's design) or `normal`
+/// (SCHED_OTHER, to measure what the real-time priority buys).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchdogPriority {
+    /// SCHED_FIFO.
+    #[default]
+    Fifo,
+    /// SCHED_OTHER at nice 0.
+    Normal,
+}
+
+impl WatchdogPriority {
+    /// Every value, as the suite writes it.
+    pub const NAMES: &'static [&'static str] = &["fifo", "normal"];
+
+    /// The value called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "fifo" => Some(WatchdogPriority::Fifo),
+            "normal" => Some(WatchdogPriority::Normal),
+            _ => None,
+        }
+    }
 }
 
 /// The agent's RFC 5227 timers, far shorter by default than the RFC's
@@ -198,6 +228,7 @@ impl Default for NodeSettings {
             missed_heartbeats: default_missed(),
             arp_probe: true,
             arp: ArpTimers::default(),
+            watchdog_priority: WatchdogPriority::Fifo,
         }
     }
 }

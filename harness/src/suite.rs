@@ -19,7 +19,7 @@ mod params;
 mod raw;
 mod validate;
 
-use crate::plan::{FaultPlan, NodePlan, SuitePlan};
+use crate::plan::{FaultPlan, NodePlan, NodeSettings, SuitePlan};
 pub use checks::{DEFAULT_CONFLICT_WINDOW, DEFAULT_SLACK};
 pub use params::{Field, Params};
 use raw::RawSuite;
@@ -106,6 +106,41 @@ pub fn parse_suite(file: &str, text: &str) -> Result<SuitePlan, SuiteError> {
     v.issues.sort_by_key(|i| (i.line, i.column));
     if v.issues.is_empty() {
         Ok(plan)
+    } else {
+        Err(SuiteError::Invalid { issues: v.issues })
+    }
+}
+
+/// `base` with one node setting changed, written as a suite writes it
+/// (`key` and `value` as in `watchdog_priority: normal`) and validated as a
+/// suite's node settings are; `origin` names the source in errors (e.g.
+/// `--compare`). Unknown keys and bad values are errors.
+pub fn apply_node_setting(
+    base: &NodeSettings,
+    origin: &str,
+    key: &str,
+    value: &str,
+) -> Result<NodeSettings, SuiteError> {
+    let invalid = |message: String| SuiteError::Invalid {
+        issues: vec![SuiteIssue {
+            file: origin.to_string(),
+            line: 1,
+            column: 1,
+            message,
+        }],
+    };
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return Err(invalid(format!("`{key}` is not a node setting")));
+    }
+    let text = format!("{key}: {value}\n");
+    let raw: raw::RawNode = serde_saphyr::from_str(&text).map_err(|e| invalid(yaml_message(&e)))?;
+    let mut v = Validator {
+        file: origin.to_string(),
+        issues: Vec::new(),
+    };
+    let settings = v.settings(&raw, base);
+    if v.issues.is_empty() {
+        Ok(settings)
     } else {
         Err(SuiteError::Invalid { issues: v.issues })
     }

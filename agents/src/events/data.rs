@@ -296,6 +296,10 @@ pub struct ServiceRestarted {
 pub struct WatchdogStarted {
     /// The SCHED_FIFO priority asked for (0: normal scheduling).
     pub rt_priority: i32,
+    /// The scheduling policy read back once set (`fifo`, `other`, ...),
+    /// so a trace proves how the watchdog really ran.
+    #[serde(default)]
+    pub policy: String,
     /// Whether its memory is locked.
     pub memory_locked: bool,
 }

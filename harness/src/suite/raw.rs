@@ -94,6 +94,7 @@ pub(super) struct RawNode {
     pub(super) arp_probe_wait: Option<S<Scalar>>,
     pub(super) arp_announcements: Option<S<Scalar>>,
     pub(super) arp_announce_interval: Option<S<Scalar>>,
+    pub(super) watchdog_priority: Option<S<Scalar>>,
 }
 
 #[derive(Debug, Deserialize)]

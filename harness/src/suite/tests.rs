@@ -274,3 +274,69 @@ fn arp_timers_are_node_settings() {
     );
     assert!(issues(&bad)[0].contains("arp_probes `0` must be a whole number from 1 to 10"));
 }
+
+#[test]
+fn watchdog_priority_defaults_to_fifo_and_takes_normal() {
+    use crate::plan::WatchdogPriority;
+    let plan = parse_suite("demo.yaml", DEMO).unwrap();
+    assert_eq!(
+        plan.scenarios[0].nodes[0].settings.watchdog_priority,
+        WatchdogPriority::Fifo
+    );
+    let text = DEMO.replace(
+        "        restart_delay: 2s\n",
+        "        restart_delay: 2s\n        watchdog_priority: normal\n",
+    );
+    let plan = parse_suite("t.yaml", &text).unwrap();
+    assert_eq!(
+        plan.scenarios[0].nodes[0].settings.watchdog_priority,
+        WatchdogPriority::Normal
+    );
+    let text = format!("defaults:\n  watchdog_priority: normal\n{DEMO}");
+    let plan = parse_suite("t.yaml", &text).unwrap();
+    assert_eq!(
+        plan.scenarios[0].nodes[0].settings.watchdog_priority,
+        WatchdogPriority::Normal,
+        "defaults apply to every node"
+    );
+}
+
+#[test]
+fn a_bad_watchdog_priority_is_named_with_line_and_column() {
+    for (value, shown) in [("high", "high"), ("50", "50"), ("true", "true")] {
+        let text = DEMO.replace(
+            "        restart_delay: 2s\n",
+            &format!("        restart_delay: 2s\n        watchdog_priority: {value}\n"),
+        );
+        let got = issues(&text);
+        assert_eq!(
+            got,
+            vec![format!(
+                "t.yaml:9:28: watchdog_priority `{shown}` must be one of fifo, normal"
+            )],
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn one_node_setting_applies_as_a_suite_would_write_it() {
+    use crate::plan::{NodeSettings, WatchdogPriority};
+    let base = NodeSettings::default();
+    let s = apply_node_setting(&base, "--compare", "watchdog_priority", "normal").unwrap();
+    assert_eq!(s.watchdog_priority, WatchdogPriority::Normal);
+    assert_eq!(s.hang_timeout, base.hang_timeout);
+    let s = apply_node_setting(&base, "--compare", "hang_timeout", "250ms").unwrap();
+    assert_eq!(s.hang_timeout, Duration::from_millis(250));
+    for (key, value) in [
+        ("watchdog_priority", "rt"),
+        ("hang_timeout", "1"),
+        ("nope", "1"),
+        ("hang_timeout: 1s\nnope", "1"),
+    ] {
+        let e = apply_node_setting(&base, "--compare", key, value)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--compare:"), "{key}: {e}");
+    }
+}

@@ -13,6 +13,7 @@ use super::{default_duration, valid_node_name, valid_path_name, SuiteIssue, MAX_
 use crate::duration::{format_duration, parse_duration, MAX_DURATION};
 use crate::plan::{
     forms_cluster, FaultPlan, GroupPlan, NodePlan, NodeSettings, ScenarioPlan, SuitePlan,
+    WatchdogPriority,
 };
 use crate::topology::{self, PREFIX_LEN};
 
@@ -195,7 +196,8 @@ impl Validator {
         }
     }
 
-    fn settings(&mut self, raw: &RawNode, base: &NodeSettings) -> NodeSettings {
+    /// `base` changed by the settings `raw` gives.
+    pub(super) fn settings(&mut self, raw: &RawNode, base: &NodeSettings) -> NodeSettings {
         let mut s = base.clone();
         if let Some(d) = &raw.hang_timeout {
             if let Some(d) = self.duration(d) {
@@ -249,6 +251,20 @@ impl Validator {
         if let Some(b) = &raw.arp_probe {
             if let Some(b) = self.boolean(b, "arp_probe") {
                 s.arp_probe = b;
+            }
+        }
+        if let Some(p) = &raw.watchdog_priority {
+            match &p.value {
+                Scalar::Str(name) if WatchdogPriority::parse(name).is_some() => {
+                    s.watchdog_priority = WatchdogPriority::parse(name).expect("checked");
+                }
+                other => self.issue(
+                    p,
+                    format!(
+                        "watchdog_priority `{other}` must be one of {}",
+                        WatchdogPriority::NAMES.join(", ")
+                    ),
+                ),
             }
         }
         if s.hang_timeout < Duration::from_millis(40) {

@@ -5,6 +5,7 @@
 mod cli;
 mod report_html;
 mod root_arp;
+mod root_bench;
 mod root_faults_net;
 mod root_faults_res;
 mod root_faults_svc;

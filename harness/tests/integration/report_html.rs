@@ -10,9 +10,9 @@ use crate::support::*;
 
 /// What Chromium made of a page: the DOM after load, and the page's
 /// console lines (errors, uncaught exceptions) from its log.
-struct Opened {
-    dom: String,
-    console: Vec<String>,
+pub(crate) struct Opened {
+    pub(crate) dom: String,
+    pub(crate) console: Vec<String>,
 }
 
 fn chromium() -> PathBuf {
@@ -27,7 +27,7 @@ fn chromium() -> PathBuf {
     panic!("chromium is not installed: run ci/install-deps.sh (apt-get install chromium)");
 }
 
-fn open(page: &Path) -> Opened {
+pub(crate) fn open(page: &Path) -> Opened {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(chromium())
         .args([
@@ -59,7 +59,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 /// The page's local links that do not resolve to a file beside it.
-fn broken_links(page: &Path) -> Vec<String> {
+pub(crate) fn broken_links(page: &Path) -> Vec<String> {
     let html = std::fs::read_to_string(page).unwrap();
     let dir = page.parent().unwrap();
     html.split("href=\"")
