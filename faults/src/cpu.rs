@@ -9,7 +9,14 @@
 //!   priority below the watchdog's; proof: the service's run delay
 //!   (`/proc/PID/task/*/schedstat`, second field) rising.
 //! - `weight`: busy workers in the workload cgroup at the highest CPU
-//!   weight against the service cgroup at the lowest; proof: run delay.
+//!   weight against the service cgroup at the lowest, pinned round-robin
+//!   to every CPU the service may use (at least one per CPU); proof: run
+//!   delay. Unpinned workers starved the service only now and then: EEVDF
+//!   gives a woken entity back the lag it is owed, and whenever the load
+//!   balancer moved a task the service's group entity was placed afresh
+//!   on the other CPU, so heartbeats leaked every 0.3-1.6 s (measured).
+//!   Pinned, every CPU always holds workload-group load and the service's
+//!   group (weight 2 against 262144) waits for seconds.
 //!
 //! It starts and stops its own helpers only (never kills a cgroup: the
 //! quota workers share the service's) and restores every file it changed.
@@ -131,21 +138,51 @@ impl Fault for CpuStarve {
 
 /// CPUs this process may run on (the lab's processes inherit the same).
 fn cpus() -> Vec<usize> {
+    affinity(0).unwrap_or_else(|| vec![0])
+}
+
+/// CPUs `pid` (0: this process) may run on; `None` if it cannot be read
+/// (the process is gone).
+pub fn affinity(pid: i32) -> Option<Vec<usize>> {
     // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return vec![0];
+        if libc::sched_getaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
         }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|c| libc::CPU_ISSET(*c, &set))
-            .collect()
+        Some(
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|c| libc::CPU_ISSET(*c, &set))
+                .collect(),
+        )
     }
+}
+
+/// Every CPU any of `pids` may run on, in order.
+fn service_cpus(pids: &[i32]) -> Vec<usize> {
+    let mut all: Vec<usize> = pids.iter().filter_map(|p| affinity(*p)).flatten().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// The CPU of each weight worker: `workers` of them (at least one per
+/// CPU) dealt round-robin over `cpus`.
+pub fn pin_plan(cpus: &[usize], workers: usize) -> Vec<usize> {
+    (0..workers.max(cpus.len()))
+        .map(|i| cpus[i % cpus.len()])
+        .collect()
 }
 
 /// Sum of the run delay (ns waiting on a run queue) of every thread of
 /// `pids`, from `/proc/PID/task/TID/schedstat`.
 pub fn run_delay_ns(pids: &[i32]) -> u64 {
+    schedstat_sum(pids, 1)
+}
+
+/// Sum of field `field` of `/proc/PID/task/TID/schedstat` over every
+/// thread of `pids`.
+fn schedstat_sum(pids: &[i32], field: usize) -> u64 {
     let mut total = 0;
     for pid in pids {
         let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -155,13 +192,19 @@ pub fn run_delay_ns(pids: &[i32]) -> u64 {
             if let Ok(text) = fs::read_to_string(task.path().join("schedstat")) {
                 total += text
                     .split_whitespace()
-                    .nth(1)
+                    .nth(field)
                     .and_then(|v| v.parse::<u64>().ok())
                     .unwrap_or(0);
             }
         }
     }
     total
+}
+
+/// Times the threads of `pids` were put on a CPU
+/// (`/proc/PID/task/TID/schedstat`, third field).
+pub fn slices(pids: &[i32]) -> u64 {
+    schedstat_sum(pids, 2)
 }
 
 /// The scheduling policy of `pid` (`/proc/PID/stat` field 41).
@@ -329,21 +372,37 @@ impl CpuGuard {
             }
             CpuMode::Weight => {
                 let service = f.service.pids()?;
-                let before = run_delay_ns(&service);
                 self.undo.service_weight = Some(f.service.cpu_weight()?);
                 self.undo.workload_weight = Some(f.workload.cpu_weight()?);
+                // The service's weight goes down first, and the service
+                // runs once at it before any worker spins: the kernel
+                // scales a sleeping entity's lag by old/new weight when it
+                // next wakes (x512 here), and that inflated credit, paid
+                // out against the workers, let one heartbeat through a
+                // quarter second into the fault (measured).
+                let ran = slices(&service);
                 let low = f.service.set_cpu_weight_level(WeightLevel::Lowest)?;
+                self.await_slices(&service, ran)?;
+                let before = run_delay_ns(&service);
                 let high = f.workload.set_cpu_weight_level(WeightLevel::Highest)?;
                 let (ls, lw) = (f.service.cpu_weight()?, f.workload.cpu_weight()?);
                 if (ls, lw) != (low, high) {
                     return Err(self.not_in_effect(format!("weights {ls} / {lw}")));
                 }
-                for _ in 0..f.workers {
-                    self.spawn(&f.workload, &[])?;
+                let cpus = service_cpus(&service);
+                if cpus.is_empty() {
+                    return Err(self.not_in_effect(format!(
+                        "the service's processes {service:?} are gone (no CPU affinity to read)"
+                    )));
+                }
+                let plan = pin_plan(&cpus, f.workers);
+                for cpu in &plan {
+                    self.spawn(&f.workload, &["--cpu".into(), cpu.to_string()])?;
                 }
                 let detail = format!(
-                    "weight: service {low}, workload {high} with {} worker(s) {:?}",
-                    f.workers,
+                    "weight: service {low}, workload {high} with {} worker(s) {:?} pinned to \
+                     CPUs {plan:?} (the service's CPUs {cpus:?})",
+                    plan.len(),
                     self.running.pids()
                 );
                 self.await_run_delay(&service, before, detail)
@@ -374,6 +433,21 @@ impl CpuGuard {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Waits until the service's threads have been put on a CPU more
+    /// often than `ran` times.
+    fn await_slices(&mut self, service: &[i32], ran: u64) -> Result<(), FaultError> {
+        let start = Instant::now();
+        while slices(service) <= ran {
+            if start.elapsed() > PROOF_TIMEOUT {
+                return Err(self.not_in_effect(format!(
+                    "the service {service:?} never ran at its new weight"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
     }
 
     fn await_run_delay(
