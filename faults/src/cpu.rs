@@ -34,6 +34,13 @@ use crate::helper::{self, Running};
 const PROOF_TIMEOUT: Duration = Duration::from_secs(5);
 /// Run delay the service must gain for `rt_hog` and `weight` to count.
 const RUN_DELAY_PROOF_NS: u64 = 1_000_000;
+/// Run delay `weight` must add before it counts: half a second kept off
+/// the CPU, two heartbeat intervals of the suites' services. A first
+/// millisecond was no proof of starvation: in 5 of 20 runs the service
+/// then got one more slice 250-680 ms later (the lag EEVDF gives back to
+/// a woken entity, scaled x512 by the weight change; see the suite), and
+/// its heartbeat came after the onset.
+const WEIGHT_PROOF_NS: u64 = 500_000_000;
 /// How long stopped helpers may take to be reaped.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -368,7 +375,7 @@ impl CpuGuard {
                     self.running.pids(),
                     rt.map_or("absent".into(), |v| v.to_string())
                 );
-                self.await_run_delay(&service, before, detail)
+                self.await_run_delay(&service, before, RUN_DELAY_PROOF_NS, detail)
             }
             CpuMode::Weight => {
                 let service = f.service.pids()?;
@@ -405,7 +412,7 @@ impl CpuGuard {
                     plan.len(),
                     self.running.pids()
                 );
-                self.await_run_delay(&service, before, detail)
+                self.await_run_delay(&service, before, WEIGHT_PROOF_NS, detail)
             }
         }
     }
@@ -454,6 +461,7 @@ impl CpuGuard {
         &mut self,
         service: &[i32],
         before: u64,
+        proof_ns: u64,
         detail: String,
     ) -> Result<(u64, String), FaultError> {
         if service.is_empty() {
@@ -462,7 +470,7 @@ impl CpuGuard {
         let start = Instant::now();
         loop {
             let now = run_delay_ns(service);
-            if now >= before + RUN_DELAY_PROOF_NS {
+            if now >= before + proof_ns {
                 return Ok((
                     monotonic_ns(),
                     format!(
