@@ -265,7 +265,7 @@ impl Delay {
                 self.delay.as_micros().to_string(),
             ],
         )
-        .netns(&self.ns.path())
+        .netns(self.ns.path())
         .cgroup_procs(setup.workload.procs_files())
         .parent_death_signal(libc::SIGKILL);
         let mut child = HelperChild::start(spawn).map_err(helper_err)?;
