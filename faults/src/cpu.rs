@@ -8,15 +8,17 @@
 //!   workload cgroup (granted RT time for the fault's length), at a
 //!   priority below the watchdog's; proof: the service's run delay
 //!   (`/proc/PID/task/*/schedstat`, second field) rising.
-//! - `weight`: busy workers in the workload cgroup at the highest CPU
-//!   weight against the service cgroup at the lowest, pinned round-robin
-//!   to every CPU the service may use (at least one per CPU); proof: run
-//!   delay. Unpinned workers starved the service only now and then: EEVDF
-//!   gives a woken entity back the lag it is owed, and whenever the load
-//!   balancer moved a task the service's group entity was placed afresh
-//!   on the other CPU, so heartbeats leaked every 0.3-1.6 s (measured).
-//!   Pinned, every CPU always holds workload-group load and the service's
-//!   group (weight 2 against 262144) waits for seconds.
+//! - `weight`: the service cgroup at the lowest CPU weight; once the
+//!   service has run at it, workers in the workload cgroup at the highest
+//!   weight, pinned round-robin to every CPU the service may use (at least
+//!   one per CPU); proof: 500 ms of run delay. Unpinned, 4 workers on 2
+//!   CPUs let the service through every 0.3-1.6 s (measured: the load
+//!   balancer moves tasks and a CPU's worker group is briefly thin or
+//!   absent). Pinned, the service still got one more slice 150-680 ms in,
+//!   in a quarter of the runs, and was starved after it (a woken entity's
+//!   lag, which the kernel scales by old/new weight when the sleeping
+//!   service is next enqueued, is the likely credit); a 1 ms proof could
+//!   not tell that apart, half a second can.
 //!
 //! It starts and stops its own helpers only (never kills a cgroup: the
 //! quota workers share the service's) and restores every file it changed.
