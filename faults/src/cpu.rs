@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use crate::cgroup::{Cgroup, CgroupHost, CpuQuota, WeightLevel};
 use crate::clock::monotonic_ns;
-use crate::fault::{Fault, FaultError, FaultGuard, Healed, Onset};
+use crate::fault::{Fault, FaultError, FaultGuard};
+use crate::guard::UndoGuard;
 use crate::helper::{self, Running};
 
 /// How long the proof may take to appear.
@@ -119,29 +120,12 @@ impl Fault for CpuStarve {
     }
 
     fn inject(&self) -> Result<Box<dyn FaultGuard>, FaultError> {
-        let requested_ns = monotonic_ns();
-        let mut guard = CpuGuard {
+        let state = CpuGuard {
             fault: self.clone(),
             running: Running::new(),
             undo: Undo::default(),
-            onset: Onset {
-                requested_ns,
-                confirmed_ns: 0,
-                evidence: String::new(),
-            },
-            healed: false,
         };
-        match guard.apply() {
-            Ok((confirmed_ns, evidence)) => {
-                guard.onset.confirmed_ns = confirmed_ns;
-                guard.onset.evidence = evidence;
-                Ok(Box::new(guard))
-            }
-            Err(e) => {
-                guard.healed = true;
-                Err(e.after_undo(self.describe(), guard.restore()))
-            }
-        }
+        UndoGuard::inject(self.describe(), state, CpuGuard::apply)
     }
 }
 
@@ -228,13 +212,11 @@ fn policy(pid: i32) -> Option<u32> {
 }
 
 /// A starved service; the helpers stop and the files are restored on heal
-/// or drop.
+/// or drop ([`UndoGuard`]).
 struct CpuGuard {
     fault: CpuStarve,
     running: Running,
     undo: Undo,
-    onset: Onset,
-    healed: bool,
 }
 
 impl CpuGuard {
@@ -552,28 +534,9 @@ impl CpuGuard {
     }
 }
 
-impl FaultGuard for CpuGuard {
-    fn onset(&self) -> &Onset {
-        &self.onset
-    }
-
-    fn heal(mut self: Box<Self>) -> Result<Healed, FaultError> {
-        let requested_ns = monotonic_ns();
-        self.healed = true;
-        let evidence = self.restore()?;
-        Ok(Healed {
-            requested_ns,
-            confirmed_ns: monotonic_ns(),
-            evidence,
-        })
-    }
-}
-
-impl Drop for CpuGuard {
-    fn drop(&mut self) {
-        if !self.healed {
-            let _ = self.restore();
-        }
+impl crate::guard::Undo for CpuGuard {
+    fn undo(&mut self) -> Result<String, FaultError> {
+        self.restore()
     }
 }
 

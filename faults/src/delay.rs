@@ -76,7 +76,8 @@ fn next_queue() -> u16 {
 use std::time::{Duration, Instant};
 
 use crate::clock::monotonic_ns;
-use crate::fault::{Fault, FaultError, FaultGuard, Healed, Onset};
+use crate::fault::{Fault, FaultError, FaultGuard};
+use crate::guard::{Undo, UndoGuard};
 use crate::netns::{NetError, NetNs};
 use crate::process::run;
 
@@ -181,54 +182,36 @@ impl Fault for Delay {
     }
 
     fn inject(&self) -> Result<Box<dyn FaultGuard>, FaultError> {
-        if self.backend == DelayBackend::Nfqueue {
-            return self.inject_nfqueue();
-        }
-        let requested_ns = monotonic_ns();
-        match self.apply() {
-            Ok(evidence) => Ok(Box::new(DelayGuard {
-                fault: self.clone(),
-                onset: Onset {
-                    requested_ns,
-                    confirmed_ns: monotonic_ns(),
-                    evidence,
-                },
-                healed: false,
-            })),
-            Err(e) => Err(e.after_undo(self.describe(), self.remove())),
+        match self.backend {
+            DelayBackend::Netem => UndoGuard::inject(self.describe(), Netem(self.clone()), |n| {
+                let evidence = n.0.apply()?;
+                Ok((monotonic_ns(), evidence))
+            }),
+            DelayBackend::Nfqueue => {
+                let Some(setup) = self.nfqueue.clone() else {
+                    return Err(self.not_in_effect("no helper or probe given for nfqueue".into()));
+                };
+                let queue = next_queue();
+                let state = Nfq {
+                    fault: self.clone(),
+                    setup,
+                    table: QueueChain::new(self.ns.clone(), queue),
+                    queue,
+                    child: None,
+                };
+                UndoGuard::inject(self.describe(), state, Nfq::apply)
+            }
         }
     }
 }
 
+/// A netem delay; the qdisc goes on heal or drop ([`UndoGuard`]).
 #[derive(Debug)]
-struct DelayGuard {
-    fault: Delay,
-    onset: Onset,
-    healed: bool,
-}
+struct Netem(Delay);
 
-impl FaultGuard for DelayGuard {
-    fn onset(&self) -> &Onset {
-        &self.onset
-    }
-
-    fn heal(mut self: Box<Self>) -> Result<Healed, FaultError> {
-        let requested_ns = monotonic_ns();
-        self.healed = true;
-        let evidence = self.fault.remove()?;
-        Ok(Healed {
-            requested_ns,
-            confirmed_ns: monotonic_ns(),
-            evidence,
-        })
-    }
-}
-
-impl Drop for DelayGuard {
-    fn drop(&mut self) {
-        if !self.healed {
-            let _ = self.fault.remove();
-        }
+impl Undo for Netem {
+    fn undo(&mut self) -> Result<String, FaultError> {
+        self.0.remove()
     }
 }
 
@@ -237,73 +220,6 @@ impl Delay {
         FaultError::NotInEffect {
             fault: self.describe(),
             found,
-        }
-    }
-
-    /// The nfqueue mechanism: helper bound, then the rule, then the proof.
-    fn inject_nfqueue(&self) -> Result<Box<dyn FaultGuard>, FaultError> {
-        let requested_ns = monotonic_ns();
-        let Some(setup) = &self.nfqueue else {
-            return Err(self.not_in_effect("no helper or probe given for nfqueue".into()));
-        };
-        if self.links.is_empty() {
-            return Err(self.not_in_effect("no interface to delay".into()));
-        }
-        let helper_err = |source| FaultError::Helper {
-            fault: self.describe(),
-            source,
-        };
-        let queue = next_queue();
-        let spawn = crate::helper::command(
-            &setup.program,
-            "delay",
-            setup.lifetime,
-            &[
-                "--queue".into(),
-                queue.to_string(),
-                "--delay-us".into(),
-                self.delay.as_micros().to_string(),
-            ],
-        )
-        .netns(self.ns.path())
-        .cgroup_procs(setup.workload.procs_files())
-        .parent_death_signal(libc::SIGKILL);
-        let mut child = HelperChild::start(spawn).map_err(helper_err)?;
-        child
-            .expect(READY_WITHIN, "ready queue N", |(_, l)| {
-                l.starts_with("ready ")
-            })
-            .map_err(helper_err)?;
-        let rule = self
-            .links
-            .iter()
-            .map(|l| format!("-o {l} -j NFQUEUE --queue-num {queue} --queue-bypass"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let table = QueueChain::new(self.ns.clone(), queue);
-        let guard = NfqGuard {
-            fault: self.clone(),
-            table,
-            child,
-            onset: Onset {
-                requested_ns,
-                confirmed_ns: 0,
-                evidence: String::new(),
-            },
-            healed: false,
-        };
-        let mut guard = guard;
-        match guard.prove(queue, &rule, setup) {
-            Ok(evidence) => {
-                guard.onset.confirmed_ns = monotonic_ns();
-                guard.onset.evidence = evidence;
-                Ok(Box::new(guard))
-            }
-            Err(e) => {
-                guard.healed = true;
-                let undo = guard.remove();
-                Err(e.after_undo(self.describe(), undo))
-            }
         }
     }
 }
@@ -419,28 +335,64 @@ fn parse_packets(shown: &str) -> u64 {
         .sum()
 }
 
-/// A delay by nfqueue: the chain and the helper, removed on heal or drop.
+/// A delay by nfqueue: the chain and the helper, removed on heal or drop
+/// ([`UndoGuard`]).
 #[derive(Debug)]
-struct NfqGuard {
+struct Nfq {
     fault: Delay,
+    setup: NfqueueSetup,
     table: QueueChain,
-    child: HelperChild,
-    onset: Onset,
-    healed: bool,
+    queue: u16,
+    child: Option<HelperChild>,
 }
 
-impl NfqGuard {
-    /// Adds the rule and proves it: (evidence).
-    fn prove(
-        &mut self,
-        queue: u16,
-        rule: &str,
-        setup: &NfqueueSetup,
-    ) -> Result<String, FaultError> {
+impl Nfq {
+    /// Starts the helper, adds the rules and proves them: (confirmed ns,
+    /// evidence).
+    fn apply(&mut self) -> Result<(u64, String), FaultError> {
         let start = Instant::now();
+        if self.fault.links.is_empty() {
+            return Err(self.fault.not_in_effect("no interface to delay".into()));
+        }
+        let describe = self.fault.describe();
+        let helper_err = |source| FaultError::Helper {
+            fault: describe.clone(),
+            source,
+        };
+        let queue = self.queue;
+        let spawn = crate::helper::command(
+            &self.setup.program,
+            "delay",
+            self.setup.lifetime,
+            &[
+                "--queue".into(),
+                queue.to_string(),
+                "--delay-us".into(),
+                self.fault.delay.as_micros().to_string(),
+            ],
+        )
+        .netns(self.fault.ns.path())
+        .cgroup_procs(self.setup.workload.procs_files())
+        .parent_death_signal(libc::SIGKILL);
+        let child = self
+            .child
+            .insert(HelperChild::start(spawn).map_err(helper_err)?);
+        child
+            .expect(READY_WITHIN, "ready queue N", |(_, l)| {
+                l.starts_with("ready ")
+            })
+            .map_err(helper_err)?;
+        let pid = child.pid;
+        let rule = self
+            .fault
+            .links
+            .iter()
+            .map(|l| format!("-o {l} -j NFQUEUE --queue-num {queue} --queue-bypass"))
+            .collect::<Vec<_>>()
+            .join("; ");
         self.table.create(&self.fault.links)?;
         let live_ms = start.elapsed().as_secs_f64() * 1e3;
-        let (from, to) = &setup.probe;
+        let (from, to) = &self.setup.probe;
         let outcome = udp_probe::probe(from, to, self.fault.delay + PROBE_MARGIN)
             .map_err(|e| self.fault.not_in_effect(format!("probe failed: {e}")))?;
         let took = match outcome {
@@ -459,16 +411,17 @@ impl NfqGuard {
                 self.table.describe()
             )));
         }
-        Ok(format!(
+        let evidence = format!(
             "{}: `{rule}`, live {live_ms:.1} ms after the request, {queued} packet(s) queued to \
              NFQUEUE {queue} (helper pid {}); probe {} -> {} arrived after {:.1} ms (delay {} ms)",
             self.table.describe(),
-            self.child.pid,
+            pid,
             from.label,
             to.label,
             took.as_secs_f64() * 1e3,
             self.fault.delay.as_secs_f64() * 1e3
-        ))
+        );
+        Ok((monotonic_ns(), evidence))
     }
 
     /// Deletes the table, lets held packets go on time, stops the helper;
@@ -477,14 +430,21 @@ impl NfqGuard {
         let counted = self.table.packets().ok();
         let deleted = self.table.delete();
         std::thread::sleep(self.fault.delay.min(DRAIN_AT_MOST));
-        let status = self.child.stop(libc::SIGTERM, Duration::from_secs(2));
-        let said = self
-            .child
-            .said
-            .iter()
-            .rev()
-            .find(|(_, l)| l.starts_with("held "))
-            .map(|(_, l)| l.clone());
+        let helper = self.child.as_mut().map(|child| {
+            let status = child.stop(libc::SIGTERM, Duration::from_secs(2));
+            let said = child
+                .said
+                .iter()
+                .rev()
+                .find(|(_, l)| l.starts_with("held "))
+                .map(|(_, l)| l.clone())
+                .unwrap_or_else(|| format!("said {}", child.transcript()));
+            format!(
+                "helper pid {} ended ({}): {said}",
+                child.pid,
+                status.map_or("still running".into(), |s| s.to_string())
+            )
+        });
         deleted?;
         if self.table.exists()? {
             return Err(self
@@ -492,38 +452,17 @@ impl NfqGuard {
                 .not_in_effect(format!("{} still there", self.table.describe())));
         }
         Ok(format!(
-            "{} deleted (its queue rules counted {} packet(s)); helper pid {} ended ({}): {}",
+            "{} deleted (its queue rules counted {} packet(s)); {}",
             self.table.describe(),
             counted.map_or("?".into(), |n| n.to_string()),
-            self.child.pid,
-            status.map_or("still running".into(), |s| s.to_string()),
-            said.unwrap_or_else(|| format!("said {}", self.child.transcript()))
+            helper.unwrap_or_else(|| "no helper was started".into())
         ))
     }
 }
 
-impl FaultGuard for NfqGuard {
-    fn onset(&self) -> &Onset {
-        &self.onset
-    }
-
-    fn heal(mut self: Box<Self>) -> Result<Healed, FaultError> {
-        let requested_ns = monotonic_ns();
-        self.healed = true;
-        let evidence = self.remove()?;
-        Ok(Healed {
-            requested_ns,
-            confirmed_ns: monotonic_ns(),
-            evidence,
-        })
-    }
-}
-
-impl Drop for NfqGuard {
-    fn drop(&mut self) {
-        if !self.healed {
-            let _ = self.remove();
-        }
+impl Undo for Nfq {
+    fn undo(&mut self) -> Result<String, FaultError> {
+        self.remove()
     }
 }
 
@@ -539,6 +478,46 @@ mod tests {
             Some("qdisc netem 8001: root refcnt 2 limit 1000 delay 50ms")
         );
         assert_eq!(netem_line("qdisc noqueue 0: root refcnt 2\n"), None);
+    }
+
+    #[test]
+    fn undoing_an_nfqueue_delay_that_never_started_touches_nothing() {
+        let ns = NetNs::open("fl-nonexistent-n1");
+        let mut state = Nfq {
+            fault: Delay {
+                ns: ns.clone(),
+                links: vec!["public".into()],
+                delay: Duration::from_millis(1),
+                backend: DelayBackend::Nfqueue,
+                nfqueue: None,
+            },
+            setup: NfqueueSetup {
+                program: "/nonexistent/faultline".into(),
+                workload: crate::cgroup::CgroupHost::with_roots(Default::default(), None)
+                    .open(std::path::Path::new("f/n1/workload")),
+                lifetime: Duration::from_secs(1),
+                probe: (
+                    Endpoint {
+                        label: "a".into(),
+                        ns: ns.path(),
+                        ip: std::net::Ipv4Addr::LOCALHOST,
+                    },
+                    Endpoint {
+                        label: "b".into(),
+                        ns: ns.path(),
+                        ip: std::net::Ipv4Addr::LOCALHOST,
+                    },
+                ),
+            },
+            table: QueueChain::new(ns, 9),
+            queue: 9,
+            child: None,
+        };
+        let said = state.undo().unwrap();
+        assert!(
+            said.contains("FL_DELAY_9") && said.contains("no helper was started"),
+            "{said}"
+        );
     }
 
     #[test]
