@@ -236,6 +236,9 @@ fn root_faults_net_ctrl_c_during_a_partition_heals_it_and_leaves_nothing() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    // Partition and loss on different networks: the partition's heal is
+    // proven by single probe datagrams, which a loss on the same links
+    // dropped in 3 of 6 runs (the heal then fails, rightly).
     let suite = write_suite(
         dir.path(),
         "cut.yaml",
@@ -247,8 +250,8 @@ scenarios:
     duration: 30s
     nodes: { n1: {}, n2: {} }
     faults:
-      - { kind: partition, sides: [[n1]], network: all, at: 500ms, for: 20s }
-      - { kind: loss, network: all, percent: 5, at: 500ms, for: 20s }
+      - { kind: partition, sides: [[n1]], network: public, at: 500ms, for: 20s }
+      - { kind: loss, network: private, percent: 5, at: 500ms, for: 20s }
     checks:
       - { kind: no_detection }
 ",
