@@ -9,6 +9,9 @@ command -v chrt >/dev/null || need+=(util-linux)
 command -v chromium >/dev/null || need+=(chromium)
 # The partition and loss faults: nftables tables in the run's switch namespace.
 command -v nft >/dev/null || need+=(nftables)
+# The delay fault without netem: an iptables NFQUEUE rule in the node's
+# namespace (iptables-nft reaches the xt target; the kernel has no nft_queue).
+command -v iptables >/dev/null || need+=(iptables)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -8,8 +8,17 @@
 //!   workload cgroup (granted RT time for the fault's length), at a
 //!   priority below the watchdog's; proof: the service's run delay
 //!   (`/proc/PID/task/*/schedstat`, second field) rising.
-//! - `weight`: busy workers in the workload cgroup at the highest CPU
-//!   weight against the service cgroup at the lowest; proof: run delay.
+//! - `weight`: the service cgroup at the lowest CPU weight; once the
+//!   service has run at it, workers in the workload cgroup at the highest
+//!   weight, pinned round-robin to every CPU the service may use (at least
+//!   one per CPU); proof: 500 ms of run delay. Unpinned, 4 workers on 2
+//!   CPUs let the service through every 0.3-1.6 s (measured: the load
+//!   balancer moves tasks and a CPU's worker group is briefly thin or
+//!   absent). Pinned, the service still got one more slice 150-680 ms in,
+//!   in a quarter of the runs, and was starved after it (a woken entity's
+//!   lag, which the kernel scales by old/new weight when the sleeping
+//!   service is next enqueued, is the likely credit); a 1 ms proof could
+//!   not tell that apart, half a second can.
 //!
 //! It starts and stops its own helpers only (never kills a cgroup: the
 //! quota workers share the service's) and restores every file it changed.
@@ -20,13 +29,21 @@ use std::time::{Duration, Instant};
 
 use crate::cgroup::{Cgroup, CgroupHost, CpuQuota, WeightLevel};
 use crate::clock::monotonic_ns;
-use crate::fault::{Fault, FaultError, FaultGuard, Healed, Onset};
+use crate::fault::{Fault, FaultError, FaultGuard};
+use crate::guard::UndoGuard;
 use crate::helper::{self, Running};
 
 /// How long the proof may take to appear.
 const PROOF_TIMEOUT: Duration = Duration::from_secs(5);
 /// Run delay the service must gain for `rt_hog` and `weight` to count.
 const RUN_DELAY_PROOF_NS: u64 = 1_000_000;
+/// Run delay `weight` must add before it counts: half a second kept off
+/// the CPU, two heartbeat intervals of the suites' services. A first
+/// millisecond was no proof of starvation: in 5 of 20 runs the service
+/// then got one more slice 250-680 ms later (the lag EEVDF gives back to
+/// a woken entity, scaled x512 by the weight change; see the suite), and
+/// its heartbeat came after the onset.
+const WEIGHT_PROOF_NS: u64 = 500_000_000;
 /// How long stopped helpers may take to be reaped.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -103,49 +120,62 @@ impl Fault for CpuStarve {
     }
 
     fn inject(&self) -> Result<Box<dyn FaultGuard>, FaultError> {
-        let requested_ns = monotonic_ns();
-        let mut guard = CpuGuard {
+        let state = CpuGuard {
             fault: self.clone(),
             running: Running::new(),
             undo: Undo::default(),
-            onset: Onset {
-                requested_ns,
-                confirmed_ns: 0,
-                evidence: String::new(),
-            },
-            healed: false,
         };
-        match guard.apply() {
-            Ok((confirmed_ns, evidence)) => {
-                guard.onset.confirmed_ns = confirmed_ns;
-                guard.onset.evidence = evidence;
-                Ok(Box::new(guard))
-            }
-            Err(e) => {
-                guard.healed = true;
-                Err(e.after_undo(self.describe(), guard.restore()))
-            }
-        }
+        UndoGuard::inject(self.describe(), state, CpuGuard::apply)
     }
 }
 
 /// CPUs this process may run on (the lab's processes inherit the same).
 fn cpus() -> Vec<usize> {
+    affinity(0).unwrap_or_else(|| vec![0])
+}
+
+/// CPUs `pid` (0: this process) may run on; `None` if it cannot be read
+/// (the process is gone).
+pub fn affinity(pid: i32) -> Option<Vec<usize>> {
     // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return vec![0];
+        if libc::sched_getaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
         }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|c| libc::CPU_ISSET(*c, &set))
-            .collect()
+        Some(
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|c| libc::CPU_ISSET(*c, &set))
+                .collect(),
+        )
     }
+}
+
+/// Every CPU any of `pids` may run on, in order.
+fn service_cpus(pids: &[i32]) -> Vec<usize> {
+    let mut all: Vec<usize> = pids.iter().filter_map(|p| affinity(*p)).flatten().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// The CPU of each weight worker: `workers` of them (at least one per
+/// CPU) dealt round-robin over `cpus`.
+pub fn pin_plan(cpus: &[usize], workers: usize) -> Vec<usize> {
+    (0..workers.max(cpus.len()))
+        .map(|i| cpus[i % cpus.len()])
+        .collect()
 }
 
 /// Sum of the run delay (ns waiting on a run queue) of every thread of
 /// `pids`, from `/proc/PID/task/TID/schedstat`.
 pub fn run_delay_ns(pids: &[i32]) -> u64 {
+    schedstat_sum(pids, 1)
+}
+
+/// Sum of field `field` of `/proc/PID/task/TID/schedstat` over every
+/// thread of `pids`.
+fn schedstat_sum(pids: &[i32], field: usize) -> u64 {
     let mut total = 0;
     for pid in pids {
         let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -155,13 +185,19 @@ pub fn run_delay_ns(pids: &[i32]) -> u64 {
             if let Ok(text) = fs::read_to_string(task.path().join("schedstat")) {
                 total += text
                     .split_whitespace()
-                    .nth(1)
+                    .nth(field)
                     .and_then(|v| v.parse::<u64>().ok())
                     .unwrap_or(0);
             }
         }
     }
     total
+}
+
+/// Times the threads of `pids` were put on a CPU
+/// (`/proc/PID/task/TID/schedstat`, third field).
+pub fn slices(pids: &[i32]) -> u64 {
+    schedstat_sum(pids, 2)
 }
 
 /// The scheduling policy of `pid` (`/proc/PID/stat` field 41).
@@ -176,13 +212,11 @@ fn policy(pid: i32) -> Option<u32> {
 }
 
 /// A starved service; the helpers stop and the files are restored on heal
-/// or drop.
+/// or drop ([`UndoGuard`]).
 struct CpuGuard {
     fault: CpuStarve,
     running: Running,
     undo: Undo,
-    onset: Onset,
-    healed: bool,
 }
 
 impl CpuGuard {
@@ -325,28 +359,44 @@ impl CpuGuard {
                     self.running.pids(),
                     rt.map_or("absent".into(), |v| v.to_string())
                 );
-                self.await_run_delay(&service, before, detail)
+                self.await_run_delay(&service, before, RUN_DELAY_PROOF_NS, detail)
             }
             CpuMode::Weight => {
                 let service = f.service.pids()?;
-                let before = run_delay_ns(&service);
                 self.undo.service_weight = Some(f.service.cpu_weight()?);
                 self.undo.workload_weight = Some(f.workload.cpu_weight()?);
+                // The service's weight goes down first, and the service
+                // runs once at it before any worker spins: the kernel
+                // scales a sleeping entity's lag by old/new weight when it
+                // next wakes (x512 here), and that inflated credit, paid
+                // out against the workers, let one heartbeat through a
+                // quarter second into the fault (measured).
+                let ran = slices(&service);
                 let low = f.service.set_cpu_weight_level(WeightLevel::Lowest)?;
+                self.await_slices(&service, ran)?;
+                let before = run_delay_ns(&service);
                 let high = f.workload.set_cpu_weight_level(WeightLevel::Highest)?;
                 let (ls, lw) = (f.service.cpu_weight()?, f.workload.cpu_weight()?);
                 if (ls, lw) != (low, high) {
                     return Err(self.not_in_effect(format!("weights {ls} / {lw}")));
                 }
-                for _ in 0..f.workers {
-                    self.spawn(&f.workload, &[])?;
+                let cpus = service_cpus(&service);
+                if cpus.is_empty() {
+                    return Err(self.not_in_effect(format!(
+                        "the service's processes {service:?} are gone (no CPU affinity to read)"
+                    )));
+                }
+                let plan = pin_plan(&cpus, f.workers);
+                for cpu in &plan {
+                    self.spawn(&f.workload, &["--cpu".into(), cpu.to_string()])?;
                 }
                 let detail = format!(
-                    "weight: service {low}, workload {high} with {} worker(s) {:?}",
-                    f.workers,
+                    "weight: service {low}, workload {high} with {} worker(s) {:?} pinned to \
+                     CPUs {plan:?} (the service's CPUs {cpus:?})",
+                    plan.len(),
                     self.running.pids()
                 );
-                self.await_run_delay(&service, before, detail)
+                self.await_run_delay(&service, before, WEIGHT_PROOF_NS, detail)
             }
         }
     }
@@ -376,10 +426,26 @@ impl CpuGuard {
         }
     }
 
+    /// Waits until the service's threads have been put on a CPU more
+    /// often than `ran` times.
+    fn await_slices(&mut self, service: &[i32], ran: u64) -> Result<(), FaultError> {
+        let start = Instant::now();
+        while slices(service) <= ran {
+            if start.elapsed() > PROOF_TIMEOUT {
+                return Err(self.not_in_effect(format!(
+                    "the service {service:?} never ran at its new weight"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
     fn await_run_delay(
         &mut self,
         service: &[i32],
         before: u64,
+        proof_ns: u64,
         detail: String,
     ) -> Result<(u64, String), FaultError> {
         if service.is_empty() {
@@ -388,7 +454,7 @@ impl CpuGuard {
         let start = Instant::now();
         loop {
             let now = run_delay_ns(service);
-            if now >= before + RUN_DELAY_PROOF_NS {
+            if now >= before + proof_ns {
                 return Ok((
                     monotonic_ns(),
                     format!(
@@ -468,28 +534,9 @@ impl CpuGuard {
     }
 }
 
-impl FaultGuard for CpuGuard {
-    fn onset(&self) -> &Onset {
-        &self.onset
-    }
-
-    fn heal(mut self: Box<Self>) -> Result<Healed, FaultError> {
-        let requested_ns = monotonic_ns();
-        self.healed = true;
-        let evidence = self.restore()?;
-        Ok(Healed {
-            requested_ns,
-            confirmed_ns: monotonic_ns(),
-            evidence,
-        })
-    }
-}
-
-impl Drop for CpuGuard {
-    fn drop(&mut self) {
-        if !self.healed {
-            let _ = self.restore();
-        }
+impl crate::guard::Undo for CpuGuard {
+    fn undo(&mut self) -> Result<String, FaultError> {
+        self.restore()
     }
 }
 

@@ -57,5 +57,18 @@ fn run_delay_reads_schedstat_of_every_thread() {
     // that does not exist adds nothing.
     let _ = run_delay_ns(&[me]);
     assert_eq!(run_delay_ns(&[i32::MAX]), 0);
+    assert!(slices(&[me]) > 0);
+    assert_eq!(slices(&[i32::MAX]), 0);
     assert_eq!(policy(me), Some(0));
+}
+
+#[test]
+fn weight_workers_cover_every_cpu_round_robin() {
+    assert_eq!(pin_plan(&[0, 1], 4), vec![0, 1, 0, 1]);
+    // Fewer workers than CPUs: still one per CPU, so none is left free.
+    assert_eq!(pin_plan(&[0, 2, 3], 1), vec![0, 2, 3]);
+    assert_eq!(pin_plan(&[5], 3), vec![5, 5, 5]);
+    let me = std::process::id() as i32;
+    assert!(!affinity(me).unwrap().is_empty());
+    assert_eq!(affinity(i32::MAX), None);
 }

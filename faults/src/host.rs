@@ -99,8 +99,127 @@ pub fn probe_host() -> Vec<Probe> {
     probes.push(probe("netns", true, netns()));
     probes.push(probe("fanotify", false, fanotify()));
     probes.push(probe("nftables", false, nftables()));
-    probes.push(probe("netem", false, netem()));
+    let netem = probe(
+        "netem",
+        false,
+        forced_absent("netem").map_or_else(netem, Err),
+    );
+    let nfqueue = probe(
+        "nfqueue",
+        false,
+        forced_absent("nfqueue").map_or_else(nfqueue, Err),
+    );
+    let delay = probe(
+        "delay",
+        false,
+        delay_backend(&netem, &nfqueue).map(|b| b.describe()),
+    );
+    probes.extend([netem, nfqueue, delay]);
     probes
+}
+
+/// How this host can delay packets, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelayBackend {
+    /// tc netem on the node's interfaces.
+    Netem,
+    /// nftables `queue` rules and the `delay` helper (NFQUEUE).
+    Nfqueue,
+}
+
+impl DelayBackend {
+    /// Its name and how it works, for `doctor`.
+    pub fn describe(self) -> String {
+        match self {
+            DelayBackend::Netem => "netem (tc qdisc on the node's interfaces)".into(),
+            DelayBackend::Nfqueue => "nfqueue (no netem here: iptables NFQUEUE rules queue \
+                                      the node's packets to a helper that holds each one)"
+                .into(),
+        }
+    }
+}
+
+/// Picks the delay mechanism from the `netem` and `nfqueue` probes:
+/// netem when it works, nfqueue otherwise; an error naming both modules
+/// when neither does.
+pub fn delay_backend(netem: &Probe, nfqueue: &Probe) -> Result<DelayBackend, String> {
+    if netem.ok {
+        Ok(DelayBackend::Netem)
+    } else if nfqueue.ok {
+        Ok(DelayBackend::Nfqueue)
+    } else {
+        Err(format!(
+            "neither netem nor nfqueue: {}; {}",
+            netem.detail, nfqueue.detail
+        ))
+    }
+}
+
+/// The delay mechanism of this host (probed once per process).
+pub fn host_delay_backend() -> Result<DelayBackend, String> {
+    static CHOSEN: std::sync::OnceLock<Result<DelayBackend, String>> = std::sync::OnceLock::new();
+    CHOSEN
+        .get_or_init(|| {
+            let probes = probe_host();
+            let find = |n| probes.iter().find(|p| p.name == n).cloned();
+            match (find("netem"), find("nfqueue")) {
+                (Some(netem), Some(nfq)) => delay_backend(&netem, &nfq),
+                _ => Err("netem and nfqueue not probed".into()),
+            }
+        })
+        .clone()
+}
+
+/// Tests simulate a host without a probed part: `FAULTLINE_PROBE_ABSENT`
+/// lists probe names (`netem,nfqueue`) reported absent without trying.
+fn forced_absent(name: &str) -> Option<String> {
+    let list = std::env::var("FAULTLINE_PROBE_ABSENT").ok()?;
+    list.split(',').any(|n| n.trim() == name).then(|| {
+        let module = match name {
+            "netem" => " (module sch_netem)",
+            "nfqueue" => " (module nfnetlink_queue)",
+            _ => "",
+        };
+        format!("{name}{module} reported absent by FAULTLINE_PROBE_ABSENT")
+    })
+}
+
+/// Whether an NFQUEUE can be bound and fed, in a probe namespace (queue
+/// numbers and tables are per namespace, so no other run's are touched):
+/// the kernel's NFQUEUE (module nfnetlink_queue) and an `iptables` NFQUEUE
+/// rule (this kernel's nftables may lack its own `queue` expression,
+/// module nft_queue; iptables-nft reaches the xt target).
+fn nfqueue() -> Result<String, String> {
+    let ns = NetNs::create(&probe_ns_name("-nfq")).map_err(|e| error_chain(&e))?;
+    let path = ns.path();
+    let bound = std::thread::spawn(move || -> Result<(), String> {
+        faultline_sys::netns::enter(&path).map_err(|e| error_chain(&e))?;
+        let mut q = nfq::Queue::open().map_err(|e| format!("NFQUEUE socket: {e}"))?;
+        q.bind(0).map_err(|e| format!("binding NFQUEUE 0: {e}"))?;
+        q.unbind(0).map_err(|e| format!("unbinding NFQUEUE 0: {e}"))
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the probe thread panicked".into()))
+    .map_err(|e| format!("no nfqueue (module nfnetlink_queue): {e}"));
+    let rule = bound.and_then(|()| {
+        let chain = crate::delay::QueueChain::new(ns.clone(), 0);
+        chain
+            .create(&["lo".to_string()])
+            .and_then(|()| chain.delete())
+            .map_err(|e| {
+                format!(
+                    "an NFQUEUE binds, but an iptables NFQUEUE rule fails (Debian package \
+                     iptables; kernel NETFILTER_XT_TARGET_NFQUEUE): {}",
+                    error_chain(&e)
+                )
+            })
+    });
+    let _ = ns.delete();
+    rule.map(|()| {
+        "an NFQUEUE binds and an iptables NFQUEUE rule works in a namespace (module \
+         nfnetlink_queue)"
+            .into()
+    })
 }
 
 fn describe_layout(layout: &Layout) -> String {
@@ -273,7 +392,8 @@ mod tests {
         }
         let names: Vec<_> = probes.iter().map(|p| p.name).collect();
         for name in [
-            "root", "cgroups", "freezer", "netns", "fanotify", "nftables", "netem",
+            "root", "cgroups", "freezer", "netns", "fanotify", "nftables", "netem", "nfqueue",
+            "delay",
         ] {
             assert!(names.contains(&name), "{name}");
         }
@@ -281,6 +401,33 @@ mod tests {
         assert!(
             !left.iter().any(|n| n.starts_with(&probe_ns_name(""))),
             "{left:?}"
+        );
+    }
+
+    #[test]
+    fn delay_prefers_netem_then_nfqueue_and_names_both_when_neither() {
+        let p = |name, ok, detail: &str| {
+            probe(
+                name,
+                false,
+                if ok {
+                    Ok(detail.into())
+                } else {
+                    Err(detail.into())
+                },
+            )
+        };
+        let netem_no = p("netem", false, "the kernel has no netem (module sch_netem)");
+        let nfq_no = p("nfqueue", false, "no nfqueue (module nfnetlink_queue)");
+        let netem_ok = p("netem", true, "tc netem works");
+        let nfq_ok = p("nfqueue", true, "binds");
+        assert_eq!(delay_backend(&netem_ok, &nfq_ok), Ok(DelayBackend::Netem));
+        assert_eq!(delay_backend(&netem_ok, &nfq_no), Ok(DelayBackend::Netem));
+        assert_eq!(delay_backend(&netem_no, &nfq_ok), Ok(DelayBackend::Nfqueue));
+        let e = delay_backend(&netem_no, &nfq_no).unwrap_err();
+        assert!(
+            e.contains("sch_netem") && e.contains("nfnetlink_queue"),
+            "{e}"
         );
     }
 

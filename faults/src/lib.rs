@@ -12,6 +12,7 @@ pub mod crash;
 pub mod delay;
 pub mod fault;
 pub mod freeze;
+pub mod guard;
 pub mod helper;
 pub mod host;
 pub mod link;

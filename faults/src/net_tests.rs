@@ -277,6 +277,8 @@ fn root_delay_is_read_back_and_healed_where_the_kernel_has_netem() {
             ns: m.members[0].0.clone(),
             links: vec!["eth0".into()],
             delay: Duration::from_millis(40),
+            backend: crate::delay::DelayBackend::Netem,
+            nfqueue: None,
         };
         let guard = match delay.inject() {
             Ok(guard) => guard,

@@ -254,7 +254,8 @@ pub enum FaultKind {
     /// at random: nftables on the switch.
     Loss,
     /// Frames leaving a node's interfaces are delayed: tc netem in its
-    /// namespace (only where the kernel has netem).
+    /// namespace, or where the kernel lacks netem iptables NFQUEUE rules
+    /// there and a helper holding each packet.
     Delay,
     /// An on-access scanner holds opens of the node's state folder (seed
     /// 000): fanotify permission events answered late.

@@ -1,4 +1,5 @@
-//! Fault helper processes: the spinners, leakers, lock holders and scanners
+//! Fault helper processes: the spinners, leakers, lock holders, scanners
+//! and packet delayers
 //! some faults run inside a node (in its namespace and `workload` cgroup).
 //!
 //! A helper is started as `faultline helper NAME --deadline-ms N [ARGS...]`
@@ -11,6 +12,7 @@
 //! it never decides whether a fault took effect: the fault reads that back
 //! from the kernel.
 
+mod delay;
 mod leak;
 mod running;
 mod spin;
@@ -54,6 +56,7 @@ pub static HELPERS: &[(&str, HelperFn)] = &[
     ("lock", lock::run),
     ("spin", spin::run),
     ("leak", leak::run),
+    ("delay", delay::run),
 ];
 
 /// The command line that starts helper `name` with `args`, ending by itself

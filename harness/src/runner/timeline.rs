@@ -409,9 +409,13 @@ impl<'p> Timeline<'p> {
             on: false,
             reason,
         }));
-        // A reboot ends every user-mode hang of the node.
+        // A reboot ends every user-mode hang of the node; faults of the
+        // network outside it (partition, loss) stay until their time.
         for i in 0..self.faults.len() {
-            if self.faults[i] == FaultState::Active && self.plan.faults[i].node == node {
+            if self.faults[i] == FaultState::Active
+                && self.plan.faults[i].node == node
+                && self.plan.faults[i].kind().ends_with_reboot()
+            {
                 self.faults[i] = FaultState::Healing;
                 out.push(Out::Act(Action::Heal {
                     index: i,

@@ -467,3 +467,53 @@ fn a_host_error_stops_the_run() {
         )))
     );
 }
+
+#[test]
+fn a_power_off_leaves_a_partition_and_a_loss_recorded_on_its_node_in_place() {
+    let mut plan = plan();
+    let net = |spec| FaultPlan {
+        node: "n1".into(),
+        at: Duration::from_millis(2000),
+        duration: Duration::from_millis(5000),
+        spec,
+    };
+    plan.faults = vec![
+        freeze("n1", 2000, 5000),
+        net(FaultSpec::Partition {
+            sides: vec![vec!["n1".into()]],
+            networks: vec![crate::plan::Network::Public],
+            one_way: false,
+        }),
+        net(FaultSpec::Loss {
+            every_node: false,
+            networks: vec![crate::plan::Network::Public],
+            percent: 10,
+        }),
+    ];
+    let mut tl = running(&plan);
+    let at = T0 + 2000 * MS;
+    let outs = tl.step(Input::Tick, at);
+    assert_eq!(
+        actions(&outs),
+        vec![Action::Inject(0), Action::Inject(1), Action::Inject(2)]
+    );
+    for i in 0..3 {
+        tl.step(Input::Record(&fault(i, FaultPhase::Injected, at)), at);
+    }
+    let outs = tl.step(
+        Input::Exit {
+            node: "n1",
+            status: "exit code 0".into(),
+            bugchecked: true,
+        },
+        at + 500 * MS,
+    );
+    // Only the freeze ends with the reboot.
+    assert_eq!(
+        actions(&outs),
+        vec![Action::Heal {
+            index: 0,
+            why: "the node was powered off".into()
+        }]
+    );
+}

@@ -134,6 +134,14 @@ impl FaultKind {
         self.def().hangs_service
     }
 
+    /// Whether a power-off of its node ends it. Not for `partition` and
+    /// `loss`: they live in the run's switch (a cut cable and a lossy
+    /// network do not mend when a node reboots) and are recorded on one
+    /// node only to give them a place in the trace.
+    pub fn ends_with_reboot(self) -> bool {
+        !matches!(self, FaultKind::Partition | FaultKind::Loss)
+    }
+
     /// The kind called `name`.
     pub fn parse(name: &str) -> Option<FaultKind> {
         FAULTS.iter().find(|d| d.name == name).map(|d| d.kind)

@@ -6,7 +6,7 @@
 //! addresses (from `topology.rs`); the faults themselves live in
 //! `faultline_faults::{partition, loss, delay}`.
 
-use faultline_faults::delay::Delay;
+use faultline_faults::delay::{Delay, DelayBackend, NfqueueSetup};
 use faultline_faults::loss::Loss;
 use faultline_faults::partition::{Partition, Port};
 use faultline_faults::udp_probe::Endpoint;
@@ -219,15 +219,39 @@ pub(super) static LOSS: FaultDef = FaultDef {
     },
 };
 
+/// The nfqueue delay helper lives this much longer than its fault.
+const DELAY_HELPER_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The probe that proves a delay on `node`'s `net`: from its address there
+/// to another node's (or the client's, on the public network).
+fn delay_probe(
+    site: &FaultSite<'_>,
+    node: &str,
+    net: Network,
+) -> Result<(Endpoint, Endpoint), String> {
+    let from = node_ports(site, node, &[net])?.remove(0).endpoint;
+    let peer = site
+        .lab
+        .nodes
+        .iter()
+        .find(|n| n.name != node)
+        .map(|n| node_ports(site, &n.name, &[net]).map(|mut p| p.remove(0).endpoint))
+        .transpose()?
+        .or_else(|| client_port(site, &[net]).map(|p| p.endpoint))
+        .ok_or_else(|| format!("no peer of {node} on the {} network to probe", net.name()))?;
+    Ok((from, peer))
+}
+
 pub(super) static DELAY: FaultDef = FaultDef {
     kind: FaultKind::Delay,
     name: "delay",
     doc: "frames leaving the node's interfaces on `network` (public, private or all) are \
-          delayed by `delay` (tc netem: only where the kernel has sch_netem)",
+          delayed by `delay` (tc netem where the kernel has sch_netem, else iptables NFQUEUE \
+          rules and a helper holding each packet)",
     params: &["network", "delay"],
     needs_cluster: true,
     hangs_service: false,
-    requires: &["netns", "netem"],
+    requires: &["netns", "delay"],
     example: "{ kind: delay, node: n1, network: all, delay: 50ms, at: 1s, for: 2s }",
     parse: |p| {
         let networks = networks(p);
@@ -250,10 +274,22 @@ pub(super) static DELAY: FaultDef = FaultDef {
         let FaultSpec::Delay { networks, delay } = &f.spec else {
             return Err(format!("not a delay fault: {:?}", f.spec));
         };
+        let backend = faultline_faults::host::host_delay_backend()?;
+        let nfqueue = match backend {
+            DelayBackend::Netem => None,
+            DelayBackend::Nfqueue => Some(NfqueueSetup {
+                program: site.helper.clone(),
+                workload: site.target.workload.clone(),
+                lifetime: f.duration + DELAY_HELPER_MARGIN,
+                probe: delay_probe(site, &f.node, networks[0])?,
+            }),
+        };
         Ok(Box::new(Delay {
             ns: site.target.ns.clone(),
             links: networks.iter().map(|n| n.name().to_string()).collect(),
             delay: *delay,
+            backend,
+            nfqueue,
         }))
     },
 };

@@ -94,12 +94,13 @@ pub static CPU: FaultDef = FaultDef {
     doc: "CPU starvation of the node's service: `mode` quota (CFS quota on the \
           service cgroup, spent by workers inside it), rt_hog (SCHED_FIFO \
           spinners on every CPU below the watchdog's priority) or weight \
-          (high-weight workers against a low-weight service)",
+          (high-weight workers pinned to every CPU of the service against \
+          a low-weight service)",
     params: &["mode", "quota", "period", "workers"],
     needs_cluster: false,
-    // `quota` at 1ms per 1s stops heartbeats for seconds; `rt_hog` and
-    // `weight` are load the service survives at the suites' timeouts
-    // (their scenarios check `no_detection`).
+    // `quota` at 1ms per 1s and `weight` stop heartbeats for seconds;
+    // `rt_hog` is load the service survives at the suites' timeouts (its
+    // scenario checks `no_detection`).
     hangs_service: true,
     requires: &["cpu-controller"],
     example:
