@@ -60,9 +60,13 @@ pub static HELPERS: &[(&str, HelperFn)] = &[
 ];
 
 /// The command line that starts helper `name` with `args`, ending by itself
-/// after `lifetime`; the caller adds namespace, cgroup and output.
+/// after `lifetime`; the caller adds namespace, cgroup and output. The
+/// helper leads a session of its own, as node processes do: a Ctrl-C at the
+/// terminal reaches the harness, which heals the fault, and not the helper
+/// behind the harness's back.
 pub fn command(program: &Path, name: &str, lifetime: Duration, args: &[String]) -> Spawn {
     Spawn::new(program)
+        .new_session()
         .arg("helper")
         .arg(name)
         .arg("--deadline-ms")
@@ -121,5 +125,13 @@ mod tests {
         assert_eq!(main(&s(&["spin", "--deadline-ms", "0"])), 2);
         assert_eq!(main(&s(&["spin", "--deadline-ms", "x"])), 2);
         assert_eq!(main(&s(&["no-such-helper", "--deadline-ms", "10"])), 2);
+    }
+
+    #[test]
+    fn a_helper_leads_its_own_session_so_a_terminals_ctrl_c_passes_it_by() {
+        let spawn = command(Path::new("faultline"), "spin", Duration::from_secs(1), &[]);
+        assert!(spawn.new_session);
+        let args: Vec<_> = spawn.args.iter().map(|a| a.to_string_lossy()).collect();
+        assert_eq!(args, ["helper", "spin", "--deadline-ms", "1000"]);
     }
 }
