@@ -631,8 +631,16 @@ pub fn remove_run(host: &CgroupHost, id: &str) -> Vec<String> {
 }
 
 /// How many threads build a lab of `nodes` nodes: nodes are built in
-/// parallel from [`PARALLEL_FROM`] nodes on, by at most [`BUILD_THREADS`].
+/// parallel from [`PARALLEL_FROM`] nodes on, by at most [`BUILD_THREADS`]
+/// ([`LAB_THREADS_ENV`] overrides the most, e.g. 1 to compare).
 pub fn build_threads(nodes: usize) -> usize {
+    let most = std::env::var(LAB_THREADS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&t| t > 0);
+    if let Some(most) = most {
+        return most.min(nodes).max(1);
+    }
     if nodes < PARALLEL_FROM {
         1
     } else {
@@ -640,6 +648,8 @@ pub fn build_threads(nodes: usize) -> usize {
     }
 }
 
+/// The environment variable that sets how many threads build a lab's nodes.
+pub const LAB_THREADS_ENV: &str = "FAULTLINE_LAB_THREADS";
 /// The smallest lab built by more than one thread.
 const PARALLEL_FROM: usize = 4;
 /// The most threads that build one lab's nodes.
