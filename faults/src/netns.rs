@@ -407,6 +407,105 @@ mod tests {
     }
 
     #[test]
+    fn root_rtnl_builds_what_ip_sees_and_a_refusal_names_the_operation() {
+        use faultline_sys::rtnl::{parse_mac, VethPeer};
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let (a, b) = (unique_name("rta"), unique_name("rtb"));
+        let (nsa, mut rtnl) = NetNs::create_bare(&a).unwrap();
+        let nsb = NetNs::create(&b).unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let file = fs::File::open(nsb.path()).unwrap();
+            let up = LinkChange {
+                up: Some(true),
+                ..LinkChange::default()
+            };
+            rtnl.exec_all(vec![lo_up(), Request::add_bridge("br0", true)])
+                .unwrap();
+            let br = rtnl.index_of("br0").unwrap();
+            rtnl.exec(Request::add_veth(
+                "p0",
+                &LinkChange {
+                    up: Some(true),
+                    master: Some(br),
+                    mac: None,
+                },
+                &VethPeer {
+                    name: "eth0",
+                    netns: Some(std::os::fd::AsFd::as_fd(&file)),
+                    mac: parse_mac("02:fa:00:00:01:07"),
+                    index: 0,
+                    up: false,
+                },
+            ))
+            .unwrap();
+            let shown = nsa.ip(&["-o", "link", "show", "dev", "p0"]).unwrap();
+            assert!(shown.contains(" master br0 "), "{shown}");
+            let mut rb = nsb.rtnl().unwrap();
+            let eth0 = rb.index_of("eth0").unwrap();
+            let ip = std::net::Ipv4Addr::new(10, 250, 1, 7);
+            rb.exec_all(vec![
+                Request::add_addr(eth0, "eth0", ip, 24),
+                Request::set_link_index(eth0, "eth0", &up),
+            ])
+            .unwrap();
+            let shown = nsb.ip(&["-o", "addr", "show", "dev", "eth0"]).unwrap();
+            assert!(shown.contains("10.250.1.7/24 brd 10.250.1.255"), "{shown}");
+            let shown = nsb.ip(&["-o", "link", "show", "dev", "eth0"]).unwrap();
+            assert!(shown.contains("link/ether 02:fa:00:00:01:07 "), "{shown}");
+            assert!(shown.contains(",UP"), "{shown}");
+            // The dump agrees with ip.
+            let links = rb.links().unwrap();
+            let l = links.iter().find(|l| l.name == "eth0").unwrap();
+            assert_eq!(l.mac, parse_mac("02:fa:00:00:01:07"));
+            assert!(l.is_up());
+            let addrs = rb.addrs().unwrap();
+            assert!(addrs
+                .iter()
+                .any(|x| x.ip == ip && x.index == eth0 && x.prefix_len == 24));
+
+            // Refusals name the namespace, the operation and the interface.
+            let e = nsb
+                .exec(vec![Request::add_addr(eth0, "eth0", ip, 24)])
+                .unwrap_err();
+            let text = faultline_sys::error::chain(&e);
+            assert!(
+                text.starts_with(&format!(
+                    "in network namespace {b}: cannot add address 10.250.1.7/24 to eth0: File exists"
+                )),
+                "{text}"
+            );
+            let e = nsb
+                .exec(vec![Request::set_link("nosuch0", &up)])
+                .unwrap_err();
+            let text = faultline_sys::error::chain(&e);
+            assert!(
+                text.contains("cannot set link nosuch0 up: No such device"),
+                "{text}"
+            );
+            let e = rb
+                .exec(Request::del_addr(
+                    eth0,
+                    "eth0",
+                    std::net::Ipv4Addr::new(10, 250, 1, 8),
+                    24,
+                ))
+                .unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{e:?}");
+        }));
+        drop(rtnl);
+        nsa.delete().unwrap();
+        nsb.delete().unwrap();
+        let left = NetNs::list().unwrap();
+        assert!(!left.contains(&a) && !left.contains(&b));
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    #[test]
     fn root_netns_create_ip_spawn_delete() {
         if !is_root() {
             eprintln!("skipped: needs root");

@@ -589,6 +589,7 @@ mod tests {
             Addr {
                 index: 2,
                 ip: Ipv4Addr::new(10, 99, 0, 1),
+                prefix_len: 24,
             },
         ];
         let got = holdings(&ips, &links, &addrs);
