@@ -13,6 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use faultline_agent::launch::{
     ArpSettings, ClusterConfig, ClusterDb, ClusterNode, GroupConfig, NodeCgroups, NodeLaunch,
@@ -292,48 +293,64 @@ impl Lab {
             chunks.push(jobs.by_ref().take(chunk).collect());
         }
         let this = &*self;
-        let results: Vec<Result<Vec<LabNode>, (Vec<LabNode>, LabError)>> =
-            std::thread::scope(|s| {
-                let handles: Vec<_> = chunks
-                    .into_iter()
-                    .map(|chunk| {
-                        s.spawn(move || {
-                            let mut built = Vec::new();
-                            let mut sw = match this.switch.rtnl() {
-                                Ok(sw) => sw,
-                                Err(e) => return Err((built, e.into())),
-                            };
-                            for (index, plan, cluster) in chunk {
-                                match this
-                                    .build_node(index, plan, work_dir, cluster, &mut sw, bridges)
-                                {
-                                    Ok(node) => built.push(node),
-                                    Err(e) => return Err((built, e)),
-                                }
-                            }
-                            Ok(built)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("a lab build thread panicked"))
-                    .collect()
-            });
+        let failed = AtomicBool::new(false);
+        let results: Vec<(Vec<LabNode>, Option<LabError>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    let failed = &failed;
+                    s.spawn(move || this.build_chunk(chunk, work_dir, bridges, failed))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a lab build thread panicked"))
+                .collect()
+        });
         let mut first_error = None;
-        for result in results {
-            match result {
-                Ok(nodes) => self.nodes.extend(nodes),
-                Err((nodes, e)) => {
-                    self.nodes.extend(nodes);
-                    first_error.get_or_insert(e);
-                }
+        for (nodes, error) in results {
+            self.nodes.extend(nodes);
+            if let Some(e) = error {
+                first_error.get_or_insert(e);
             }
         }
         match first_error {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// One build thread's nodes, through its own socket in the switch
+    /// namespace; it stops early once any thread has failed. Returns what it
+    /// built (to be torn down with the rest) and its error.
+    fn build_chunk(
+        &self,
+        chunk: Vec<(NodeIndex, &NodePlan, Option<ClusterConfig>)>,
+        work_dir: &Path,
+        bridges: &[u32; NETWORKS.len()],
+        failed: &AtomicBool,
+    ) -> (Vec<LabNode>, Option<LabError>) {
+        let mut built = Vec::new();
+        let mut sw = match self.switch.rtnl() {
+            Ok(sw) => sw,
+            Err(e) => {
+                failed.store(true, Ordering::Relaxed);
+                return (built, Some(e.into()));
+            }
+        };
+        for (index, plan, cluster) in chunk {
+            if failed.load(Ordering::Relaxed) {
+                break;
+            }
+            match self.build_node(index, plan, work_dir, cluster, &mut sw, bridges) {
+                Ok(node) => built.push(node),
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return (built, Some(e));
+                }
+            }
+        }
+        (built, None)
     }
 
     /// Connects namespace `ns` (with `rtnl`, a socket inside it) to the
