@@ -452,7 +452,10 @@ mod tests {
             ])
             .unwrap();
             let shown = nsb.ip(&["-o", "addr", "show", "dev", "eth0"]).unwrap();
-            assert!(shown.contains("10.250.1.7/24 brd 10.250.1.255"), "{shown}");
+            assert!(
+                shown.contains("inet 10.250.1.7/24 scope global eth0"),
+                "{shown}"
+            );
             let shown = nsb.ip(&["-o", "link", "show", "dev", "eth0"]).unwrap();
             assert!(shown.contains("link/ether 02:fa:00:00:01:07 "), "{shown}");
             assert!(shown.contains(",UP"), "{shown}");

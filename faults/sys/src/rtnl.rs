@@ -309,17 +309,10 @@ impl Request {
         m
     }
 
-    /// `ip addr add IP/PREFIX dev INDEX` (with the broadcast address `ip`
-    /// would add with `brd +`); `label` names the interface in errors.
+    /// `ip addr add IP/PREFIX dev INDEX`: as `ip` does without `brd`, no
+    /// broadcast address; `label` names the interface in errors.
     pub fn add_addr(index: u32, label: &str, ip: Ipv4Addr, prefix_len: u8) -> Request {
-        let mut m = Self::addr_msg(index, ip, prefix_len);
-        if prefix_len < 31 {
-            let mask = u32::MAX.checked_shr(u32::from(prefix_len)).unwrap_or(0);
-            m.attributes
-                .push(AddressAttribute::Broadcast(Ipv4Addr::from(
-                    u32::from(ip) | mask,
-                )));
-        }
+        let m = Self::addr_msg(index, ip, prefix_len);
         Request {
             op: format!("add address {ip}/{prefix_len} to {label}"),
             flags: NLM_F_CREATE | NLM_F_EXCL,
