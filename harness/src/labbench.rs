@@ -8,6 +8,23 @@
 //! The statistics ([`median`], [`summarize`]) and the table ([`render`]) are
 //! pure; [`measure_lab`] and [`measure_baseline`] do one round each, so
 //! `faultline bench` can call them too. It knows nothing of suites or traces.
+//!
+//! Measured (2 vCPUs shared with other builds, load 5-8; release build with
+//! the watchdog RT grant set to 0 so that 64 and 128 nodes fit next to other
+//! runs' RT time, `faultline lab-bench --rounds 5 --baseline
+//! /work/shared/tools/baseline-lab.sh`), medians in ms, setup then teardown:
+//!
+//! | nodes | faultline | script | speedup | faultline | script | speedup |
+//! | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+//! | 1 | 5.0 | 90 | 18.2x | 1.9 | 29 | 15.3x |
+//! | 3 | 33.6 | 238 | 7.1x | 5.7 | 67 | 11.8x |
+//! | 16 | 69.4 | 813 | 11.7x | 22.3 | 338 | 15.1x |
+//! | 64 | 213.6 | 5204 | 24.4x | 428.6 | 1856 | 4.3x |
+//! | 128 | 488.8 | 7376 | 15.1x | 325.9 | 2979 | 9.1x |
+//!
+//! The lab as it was (an `ip` process per step), measured the same way:
+//! 1.6x-2.0x the script's speed at 1, 3, 16 and 64 nodes (3 nodes 171 ms,
+//! 64 nodes 2467 ms).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
