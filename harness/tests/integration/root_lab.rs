@@ -129,20 +129,29 @@ fn root_lab_built_by_netlink_is_what_ip_sees_and_teardown_leaves_nothing() {
             "{addrs}"
         );
 
-        // Datagrams cross the bridges, on both networks and to the client.
-        let (n1, n2) = (NodeIndex::new(0).unwrap(), NodeIndex::new(1).unwrap());
-        let (ns1, ns2) = (format!("fl-{id}-n1"), format!("fl-{id}-n2"));
-        for net in NETWORKS {
+        // Datagrams cross the bridges between every two nodes, on both
+        // networks, and from the client to every node.
+        let nodes: Vec<(String, NodeIndex)> = (0..3)
+            .map(|i| (format!("fl-{id}-n{}", i + 1), NodeIndex::new(i).unwrap()))
+            .collect();
+        for (a, ia) in &nodes {
+            for (b, ib) in &nodes {
+                if a == b {
+                    continue;
+                }
+                for net in NETWORKS {
+                    let (from, to) = ((a.as_str(), ia.ip(net)), (b.as_str(), ib.ip(net)));
+                    if !reaches(from, to) {
+                        let sw_links = ip(&["-n", &sw, "-o", "link", "show"]);
+                        panic!("{a} -> {b} on {net:?} lost; switch links:\n{sw_links}");
+                    }
+                }
+            }
             assert!(
-                reaches((&ns1, n1.ip(net)), (&ns2, n2.ip(net))),
-                "n1 -> n2 on {net:?}"
+                reaches((&cl, topology::client_ip()), (a, ia.ip(Network::Public))),
+                "client -> {a}"
             );
         }
-        assert!(reaches(
-            (&cl, topology::client_ip()),
-            (&ns2, n2.ip(Network::Public))
-        ));
-
         // A reboot clears the virtual IP and brings the links back up.
         let n1 = format!("fl-{id}-n1");
         ip(&["-n", &n1, "addr", "add", "10.77.0.100/24", "dev", "public"]);
