@@ -28,7 +28,7 @@ pub mod udp_probe;
 
 /// The clock, process launch and reaping live in `faultline-sys`, which the
 /// agent shares; they are re-exported here for the harness.
-pub use faultline_sys::{clock, process};
+pub use faultline_sys::{clock, process, rtnl};
 
 #[cfg(test)]
 mod net_tests;

@@ -9,6 +9,7 @@
 use crate::clock::monotonic_ns;
 use crate::fault::{Fault, FaultError, FaultGuard, Healed, Onset};
 use crate::netns::NetNs;
+use faultline_sys::rtnl::{Link, LinkChange, Request};
 
 /// Takes `links` (in namespace `ns`) down until healed.
 #[derive(Debug, Clone)]
@@ -20,32 +21,47 @@ pub struct LinkDown {
 }
 
 impl LinkDown {
+    /// Sets every link up or down in one netlink datagram, then reads the
+    /// links back (a dump from the same socket) as evidence.
     fn set(&self, up: bool) -> Result<String, FaultError> {
-        let state = if up { "up" } else { "down" };
-        for link in &self.links {
-            self.ns.ip(&["link", "set", "dev", link, state])?;
-        }
-        let mut evidence = Vec::new();
-        for link in &self.links {
-            let shown = self.ns.ip(&["-o", "link", "show", "dev", link])?;
-            let is_up = link_flags(&shown).is_some_and(|f| f.split(',').any(|x| x == "UP"));
-            if is_up != up {
-                return Err(FaultError::NotInEffect {
-                    fault: self.describe(),
-                    found: shown.trim().to_string(),
-                });
-            }
-            evidence.push(format!("{link}: {}", if is_up { "UP" } else { "not UP" }));
-        }
-        Ok(evidence.join(", "))
+        let mut rtnl = self.ns.rtnl()?;
+        let change = LinkChange {
+            up: Some(up),
+            ..LinkChange::default()
+        };
+        rtnl.exec_all(
+            self.links
+                .iter()
+                .map(|l| Request::set_link(l, &change))
+                .collect(),
+        )
+        .map_err(|e| self.ns.rtnl_err(e))?;
+        let shown = rtnl.links().map_err(|e| self.ns.rtnl_err(e))?;
+        evidence(&self.links, &shown, up).map_err(|found| FaultError::NotInEffect {
+            fault: self.describe(),
+            found,
+        })
     }
 }
 
-/// The flags of `ip -o link show` output: `<BROADCAST,MULTICAST,UP,...>`.
-fn link_flags(shown: &str) -> Option<&str> {
-    let start = shown.find('<')? + 1;
-    let end = start + shown[start..].find('>')?;
-    Some(&shown[start..end])
+/// `a0: UP, b0: UP` when every link of `names` is in the state wanted;
+/// otherwise what was found instead.
+fn evidence(names: &[String], shown: &[Link], up: bool) -> Result<String, String> {
+    let mut evidence = Vec::new();
+    for name in names {
+        let Some(link) = shown.iter().find(|l| &l.name == name) else {
+            return Err(format!("{name}: no such link"));
+        };
+        if link.is_up() != up {
+            return Err(format!(
+                "{name}: {} (flags {:#x})",
+                if link.is_up() { "UP" } else { "not UP" },
+                link.flags
+            ));
+        }
+        evidence.push(format!("{name}: {}", if up { "UP" } else { "not UP" }));
+    }
+    Ok(evidence.join(", "))
 }
 
 impl Fault for LinkDown {
@@ -111,11 +127,28 @@ mod tests {
     use super::*;
     use crate::testutil::{is_root, unique_name};
 
+    fn link(name: &str, up: bool) -> Link {
+        Link {
+            index: 2,
+            flags: if up { libc::IFF_UP as u32 } else { 0 },
+            name: name.into(),
+            master: None,
+            mac: None,
+        }
+    }
+
     #[test]
-    fn flags_are_read_from_ip_output() {
-        let shown = "5: n1-pub@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue";
-        assert_eq!(link_flags(shown), Some("BROADCAST,MULTICAST,UP,LOWER_UP"));
-        assert_eq!(link_flags("garbage"), None);
+    fn evidence_is_read_from_the_dump_and_a_wrong_state_or_missing_link_refused() {
+        let names = vec!["a0".to_string(), "b0".to_string()];
+        let shown = [link("a0", false), link("b0", false)];
+        assert_eq!(
+            evidence(&names, &shown, false).unwrap(),
+            "a0: not UP, b0: not UP"
+        );
+        let e = evidence(&names, &shown, true).unwrap_err();
+        assert_eq!(e, "a0: not UP (flags 0x0)");
+        let e = evidence(&names, &shown[..1], false).unwrap_err();
+        assert_eq!(e, "b0: no such link");
     }
 
     #[test]

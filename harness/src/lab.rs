@@ -13,13 +13,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use faultline_agent::launch::{
     ArpSettings, ClusterConfig, ClusterDb, ClusterNode, GroupConfig, NodeCgroups, NodeLaunch,
     WitnessConfig, CLUSDB_FILE, LAUNCH_FILE,
 };
 use faultline_faults::cgroup::{Cgroup, CgroupError, CgroupHost};
-use faultline_faults::netns::{NetError, NetNs};
+use faultline_faults::netns::{lo_up, NetError, NetNs};
+use faultline_faults::rtnl::{parse_mac, LinkChange, Request, Rtnl, VethPeer};
 
 use crate::plan::{NodePlan, NodeSettings, ScenarioPlan, WatchdogPriority};
 use crate::topology::{self, Network, NodeIndex, APP_PORT, CLUSTER_PORT, NETWORKS, PREFIX_LEN};
@@ -211,17 +213,27 @@ impl Lab {
         let registration = format!("{me} {}\n", process_start_time(me).unwrap_or(0));
         fs::write(&reg, registration).map_err(io_err(&reg))?;
 
-        self.switch = NetNs::create(self.switch.name())?;
-        for net in NETWORKS {
-            let br = net.bridge();
-            self.switch.ip(&["link", "add", &br, "type", "bridge"])?;
-            self.switch.ip(&["link", "set", &br, "up"])?;
+        let (switch, mut sw) = NetNs::create_bare(self.switch.name())?;
+        self.switch = switch;
+        let mut reqs = vec![lo_up()];
+        reqs.extend(
+            NETWORKS
+                .iter()
+                .map(|n| Request::add_bridge(&n.bridge(), true)),
+        );
+        sw.exec_all(reqs).map_err(|e| self.switch.rtnl_err(e))?;
+        let mut bridges = [0u32; NETWORKS.len()];
+        for (slot, net) in bridges.iter_mut().zip(NETWORKS) {
+            *slot = sw
+                .index_of(&net.bridge())
+                .map_err(|e| self.switch.rtnl_err(e))?;
         }
         let shared = work_dir.join("shared");
         fs::create_dir_all(&shared).map_err(io_err(&shared))?;
         let cluster = scenario
             .is_cluster()
             .then(|| self.cluster_config(scenario, &shared));
+        let mut jobs = Vec::with_capacity(scenario.nodes.len());
         for (i, node) in scenario.nodes.iter().enumerate() {
             let index = NodeIndex::new(i).ok_or(LabError::TooManyNodes(scenario.nodes.len()))?;
             let cluster = cluster.clone().map(|c| ClusterConfig {
@@ -231,44 +243,176 @@ impl Lab {
                 missed_heartbeats: node.settings.missed_heartbeats,
                 ..c
             });
-            let lab_node = self.build_node(index, node, work_dir, cluster)?;
-            self.nodes.push(lab_node);
+            jobs.push((index, node, cluster));
         }
+        self.build_nodes(jobs, work_dir, &mut sw, &bridges)?;
         if scenario.is_cluster() {
-            let ns = NetNs::create(&format!("{NETNS_PREFIX}{}-cl", self.id))?;
+            let (ns, rtnl) = NetNs::create_bare(&format!("{NETNS_PREFIX}{}-cl", self.id))?;
+            self.client = Some(ns.clone());
             let public = Network::Public;
-            self.switch.ip(&[
-                "link",
-                "add",
-                topology::CLIENT_PORT,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                public.name(),
-                "address",
-                topology::CLIENT_MAC,
-                "netns",
-                ns.name(),
-            ])?;
-            self.switch.ip(&[
-                "link",
-                "set",
-                topology::CLIENT_PORT,
-                "master",
-                &public.bridge(),
-                "up",
-            ])?;
-            ns.ip(&[
-                "addr",
-                "add",
-                &format!("{}/{PREFIX_LEN}", topology::client_ip()),
-                "dev",
-                public.name(),
-            ])?;
-            ns.ip(&["link", "set", public.name(), "up"])?;
-            self.client = Some(ns);
+            let mac = parse_mac(topology::CLIENT_MAC).expect("the client's MAC is well formed");
+            self.wire(
+                &mut sw,
+                &bridges,
+                &ns,
+                rtnl,
+                &[(
+                    public,
+                    topology::CLIENT_PORT.to_string(),
+                    mac,
+                    topology::client_ip(),
+                )],
+            )?;
         }
+        Ok(())
+    }
+
+    /// Builds every node: cgroups, namespace, links and files. Nodes are
+    /// independent, so they are built by a few threads, each with its own
+    /// netlink socket in the switch namespace (a socket belongs to one
+    /// thread's requests at a time); with one thread, on the caller's.
+    fn build_nodes(
+        &mut self,
+        jobs: Vec<(NodeIndex, &NodePlan, Option<ClusterConfig>)>,
+        work_dir: &Path,
+        sw: &mut Rtnl,
+        bridges: &[u32; NETWORKS.len()],
+    ) -> Result<(), LabError> {
+        let threads = build_threads(jobs.len());
+        if threads <= 1 {
+            for (index, plan, cluster) in jobs {
+                let node = self.build_node(index, plan, work_dir, cluster, sw, bridges)?;
+                self.nodes.push(node);
+            }
+            return Ok(());
+        }
+        let chunk = jobs.len().div_ceil(threads);
+        let mut chunks: Vec<Vec<_>> = Vec::new();
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            chunks.push(jobs.by_ref().take(chunk).collect());
+        }
+        let this = &*self;
+        let failed = AtomicBool::new(false);
+        let results: Vec<(Vec<LabNode>, Option<LabError>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    let failed = &failed;
+                    s.spawn(move || this.build_chunk(chunk, work_dir, bridges, failed))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a lab build thread panicked"))
+                .collect()
+        });
+        let mut first_error = None;
+        for (nodes, error) in results {
+            self.nodes.extend(nodes);
+            if let Some(e) = error {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// One build thread's nodes, through its own socket in the switch
+    /// namespace; it stops early once any thread has failed. Returns what it
+    /// built (to be torn down with the rest) and its error.
+    fn build_chunk(
+        &self,
+        chunk: Vec<(NodeIndex, &NodePlan, Option<ClusterConfig>)>,
+        work_dir: &Path,
+        bridges: &[u32; NETWORKS.len()],
+        failed: &AtomicBool,
+    ) -> (Vec<LabNode>, Option<LabError>) {
+        let mut built = Vec::new();
+        let mut sw = match self.switch.rtnl() {
+            Ok(sw) => sw,
+            Err(e) => {
+                failed.store(true, Ordering::Relaxed);
+                return (built, Some(e.into()));
+            }
+        };
+        for (index, plan, cluster) in chunk {
+            if failed.load(Ordering::Relaxed) {
+                break;
+            }
+            match self.build_node(index, plan, work_dir, cluster, &mut sw, bridges) {
+                Ok(node) => built.push(node),
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return (built, Some(e));
+                }
+            }
+        }
+        (built, None)
+    }
+
+    /// Connects namespace `ns` (with `rtnl`, a socket inside it) to the
+    /// bridges: per link, a veth whose switch end `port` is enslaved and up
+    /// and whose other end, named after the network, is created directly in
+    /// `ns` with its MAC; then `lo` and the links up and the addresses on,
+    /// in one datagram.
+    fn wire(
+        &self,
+        sw: &mut Rtnl,
+        bridges: &[u32; NETWORKS.len()],
+        ns: &NetNs,
+        mut rtnl: Rtnl,
+        links: &[(Network, String, [u8; 6], Ipv4Addr)],
+    ) -> Result<(), LabError> {
+        let file = fs::File::open(ns.path()).map_err(io_err(&ns.path()))?;
+        let fd = std::os::fd::AsFd::as_fd(&file);
+        let reqs = links
+            .iter()
+            .map(|(net, port, mac, _)| {
+                let bridge = NETWORKS.iter().position(|n| n == net).map(|i| bridges[i]);
+                Request::add_veth(
+                    port,
+                    &LinkChange {
+                        up: Some(true),
+                        master: bridge,
+                        mac: None,
+                    },
+                    &VethPeer {
+                        name: net.name(),
+                        netns: Some(fd),
+                        mac: Some(*mac),
+                        index: 0,
+                        up: false,
+                    },
+                )
+            })
+            .collect();
+        sw.exec_all(reqs).map_err(|e| self.switch.rtnl_err(e))?;
+        let shown = rtnl.links().map_err(|e| ns.rtnl_err(e))?;
+        let mut reqs = vec![lo_up()];
+        for (net, _, _, ip) in links {
+            let name = net.name();
+            let index = shown
+                .iter()
+                .find(|l| l.name == name)
+                .map(|l| l.index)
+                .ok_or_else(|| NetError::Rtnl {
+                    ns: ns.name().to_string(),
+                    source: faultline_faults::rtnl::RtnlError::Malformed {
+                        op: format!("find link {name}"),
+                        detail: "the veth end is not in the namespace".into(),
+                    },
+                })?;
+            reqs.push(Request::add_addr(index, name, *ip, PREFIX_LEN));
+            let up = LinkChange {
+                up: Some(true),
+                ..LinkChange::default()
+            };
+            reqs.push(Request::set_link_index(index, name, &up));
+        }
+        rtnl.exec_all(reqs).map_err(|e| ns.rtnl_err(e))?;
         Ok(())
     }
 
@@ -320,11 +464,13 @@ impl Lab {
     }
 
     fn build_node(
-        &mut self,
+        &self,
         index: NodeIndex,
         plan: &NodePlan,
         work_dir: &Path,
         cluster: Option<ClusterConfig>,
+        sw: &mut Rtnl,
+        bridges: &[u32; NETWORKS.len()],
     ) -> Result<LabNode, LabError> {
         let name = &plan.name;
         let rel = Path::new(CGROUP_ROOT).join(&self.id).join(name);
@@ -335,35 +481,16 @@ impl Lab {
         self.host
             .grant_rt_runtime(&rel.join("watchdog"), WATCHDOG_RT_US)?;
 
-        let ns = NetNs::create(&format!("{NETNS_PREFIX}{}-{name}", self.id))?;
-        for net in NETWORKS {
-            let port = topology::port(name, net);
-            let mac = index.mac(net);
-            self.switch.ip(&[
-                "link",
-                "add",
-                &port,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                net.name(),
-                "address",
-                &mac,
-                "netns",
-                ns.name(),
-            ])?;
-            self.switch
-                .ip(&["link", "set", &port, "master", &net.bridge(), "up"])?;
-            ns.ip(&[
-                "addr",
-                "add",
-                &format!("{}/{PREFIX_LEN}", index.ip(net)),
-                "dev",
-                net.name(),
-            ])?;
-            ns.ip(&["link", "set", net.name(), "up"])?;
-        }
+        let (ns, rtnl) = NetNs::create_bare(&format!("{NETNS_PREFIX}{}-{name}", self.id))?;
+        let links: Vec<_> = NETWORKS
+            .iter()
+            .map(|&net| {
+                let mac = index.mac(net);
+                let mac = parse_mac(&mac).expect("topology MACs are well formed");
+                (net, topology::port(name, net), mac, index.ip(net))
+            })
+            .collect();
+        self.wire(sw, bridges, &ns, rtnl, &links)?;
 
         let dir = work_dir.join("nodes").join(name);
         let state_dir = dir.join("state");
@@ -429,19 +556,27 @@ impl Lab {
     /// Reboots a fenced node's network: a reboot clears what was configured
     /// at run time (virtual IPs), then its links come back up.
     pub fn reboot_network(&self, node: &LabNode) -> Result<(), LabError> {
+        let mut rtnl = node.ns.rtnl()?;
+        let public = Network::Public.name();
+        let index = rtnl.index_of(public).map_err(|e| node.ns.rtnl_err(e))?;
         for vip in &self.vips {
             // Not configured there is fine: only stale ones are removed.
-            let _ = node.ns.ip(&[
-                "addr",
-                "del",
-                &format!("{vip}/{PREFIX_LEN}"),
-                "dev",
-                Network::Public.name(),
-            ]);
+            match rtnl.exec(Request::del_addr(index, public, *vip, PREFIX_LEN)) {
+                Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {}
+                other => other.map_err(|e| node.ns.rtnl_err(e))?,
+            }
         }
-        for net in NETWORKS {
-            node.ns.ip(&["link", "set", net.name(), "up"])?;
-        }
+        let up = LinkChange {
+            up: Some(true),
+            ..LinkChange::default()
+        };
+        rtnl.exec_all(
+            NETWORKS
+                .iter()
+                .map(|net| Request::set_link(net.name(), &up))
+                .collect(),
+        )
+        .map_err(|e| node.ns.rtnl_err(e))?;
         Ok(())
     }
 
@@ -514,6 +649,31 @@ pub fn remove_run(host: &CgroupHost, id: &str) -> Vec<String> {
     let _ = fs::remove_dir(RUN_ROOT);
     errors
 }
+
+/// How many threads build a lab of `nodes` nodes: nodes are built in
+/// parallel from [`PARALLEL_FROM`] nodes on, by at most [`BUILD_THREADS`]
+/// ([`LAB_THREADS_ENV`] overrides the most, e.g. 1 to compare).
+pub fn build_threads(nodes: usize) -> usize {
+    let most = std::env::var(LAB_THREADS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&t| t > 0);
+    if let Some(most) = most {
+        return most.min(nodes).max(1);
+    }
+    if nodes < PARALLEL_FROM {
+        1
+    } else {
+        BUILD_THREADS.min(nodes)
+    }
+}
+
+/// The environment variable that sets how many threads build a lab's nodes.
+pub const LAB_THREADS_ENV: &str = "FAULTLINE_LAB_THREADS";
+/// The smallest lab built by more than one thread.
+const PARALLEL_FROM: usize = 4;
+/// The most threads that build one lab's nodes.
+const BUILD_THREADS: usize = 4;
 
 /// An error with its causes, for a person; it lives in `faultline-sys`.
 pub use faultline_sys::error::chain;

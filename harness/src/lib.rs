@@ -12,6 +12,7 @@ pub mod collector;
 pub mod duration;
 pub mod exit;
 pub mod lab;
+pub mod labbench;
 pub mod observe;
 pub mod plan;
 pub mod report;

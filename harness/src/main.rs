@@ -98,6 +98,27 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Time building and tearing down labs (network, cgroups, node folders;
+    /// no agents) against the shell script a user would write instead, run
+    /// interleaved in this process; prints the medians and the speedup.
+    LabBench {
+        /// Lab sizes.
+        #[arg(long, value_delimiter = ',', default_value = "1,3,16,64,128")]
+        nodes: Vec<usize>,
+        /// Rounds per size, for each side.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// The baseline script (`SCRIPT N` prints `setup_ms S teardown_ms T`).
+        #[arg(
+            long,
+            value_name = "PATH",
+            default_value = "../shared/tools/baseline-lab.sh"
+        )]
+        baseline: PathBuf,
+        /// Measure faultline only.
+        #[arg(long)]
+        no_baseline: bool,
+    },
     /// Remove what killed runs left behind (runs whose harness is alive are
     /// left alone).
     Cleanup {
@@ -141,6 +162,12 @@ fn main() -> ExitCode {
         Command::Doctor => cmd_doctor(),
         Command::Helper { args } => faultline_faults::helper::main(&args),
         Command::Cleanup { dry_run } => cmd_cleanup(dry_run),
+        Command::LabBench {
+            nodes,
+            rounds,
+            baseline,
+            no_baseline,
+        } => cmd_lab_bench(nodes, rounds, (!no_baseline).then_some(baseline)),
     };
     ExitCode::from(code as u8)
 }
@@ -561,6 +588,73 @@ fn cmd_doctor() -> i32 {
         println!("\nthis host can run faultline suites");
         exit::PASS
     }
+}
+
+fn cmd_lab_bench(nodes: Vec<usize>, rounds: usize, baseline: Option<PathBuf>) -> i32 {
+    use faultline::labbench;
+    let max = faultline::topology::MAX_NODES;
+    if let Some(bad) = nodes.iter().find(|&&n| n == 0 || n > max) {
+        eprintln!("error: --nodes {bad}: a lab has 1 to {max} nodes");
+        return exit::INVALID_INPUT;
+    }
+    if rounds == 0 {
+        eprintln!("error: --rounds 0: at least one round");
+        return exit::INVALID_INPUT;
+    }
+    if let Some(script) = &baseline {
+        if !script.is_file() {
+            eprintln!(
+                "error: --baseline {}: no such file (or pass --no-baseline)",
+                script.display()
+            );
+            return exit::INVALID_INPUT;
+        }
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("error: lab-bench builds labs: it needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)");
+        return exit::HOST;
+    }
+    let host = match faultline::lab::host_cgroups() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            return exit::HOST;
+        }
+    };
+    let signals = match signal_channel() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot watch signals: {e}");
+            return exit::HOST;
+        }
+    };
+    let interrupted = std::cell::Cell::new(false);
+    let plan = labbench::BenchPlan {
+        nodes,
+        rounds,
+        baseline,
+    };
+    let rows = labbench::run(
+        &host,
+        &plan,
+        |line| println!("{line}"),
+        || {
+            if signals.try_recv().is_ok() {
+                interrupted.set(true);
+            }
+            interrupted.get()
+        },
+    );
+    println!();
+    print!("{}", labbench::render(&rows));
+    if interrupted.get() {
+        return exit::INTERRUPTED;
+    }
+    if rows.iter().any(|r| r.ours.is_err()) {
+        return exit::HOST;
+    }
+    exit::PASS
 }
 
 fn cmd_cleanup(dry_run: bool) -> i32 {

@@ -1,5 +1,5 @@
 //! The service's worker thread: the slow steps of bringing a group online
-//! (disk lease, ARP probe, `ip addr add`, announcements, the application)
+//! (disk lease, ARP probe, adding the address, announcements, the application)
 //! and offline, so the service's event loop never blocks on them. Results
 //! and events go back through a channel, with a byte on a socket pair to
 //! wake the loop's poll. The worker decides nothing: it runs the jobs it is
@@ -243,22 +243,30 @@ fn online(spec: &GroupSpec, rep: &Reporter, abort: &Abort) -> Result<App, String
     Ok(App { stop, thread })
 }
 
-/// `ip addr add|del IP/prefix dev public`; an address already there (add)
-/// or already gone (del) is not an error.
+/// `ip addr add|del IP/prefix dev public`, through netlink (no `ip`
+/// process); an address already there (add) or already gone (del) is not
+/// an error.
 pub fn ip_addr(verb: &str, spec: &GroupSpec) -> Result<(), String> {
-    let out = std::process::Command::new("ip")
-        .args(["addr", verb, &format!("{}/{}", spec.ip, spec.prefix_len)])
-        .args(["dev", PUBLIC_IFACE])
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    let err = String::from_utf8_lossy(&out.stderr);
-    if out.status.success()
-        || (verb == "add" && err.contains("File exists"))
-        || (verb == "del" && err.contains("Cannot assign"))
-    {
-        return Ok(());
+    use faultline_sys::error::chain;
+    use faultline_sys::rtnl::{Request, Rtnl};
+    let fail = |e: &dyn std::error::Error| format!("ip addr {verb} {}: {}", spec.ip, chain(e));
+    let mut rtnl = Rtnl::open().map_err(|e| fail(&e))?;
+    let index = rtnl.index_of(PUBLIC_IFACE).map_err(|e| fail(&e))?;
+    let (req, fine) = match verb {
+        "add" => (
+            Request::add_addr(index, PUBLIC_IFACE, spec.ip, spec.prefix_len),
+            libc::EEXIST,
+        ),
+        "del" => (
+            Request::del_addr(index, PUBLIC_IFACE, spec.ip, spec.prefix_len),
+            libc::EADDRNOTAVAIL,
+        ),
+        _ => return Err(format!("ip addr {verb}: not add or del")),
+    };
+    match rtnl.exec(req) {
+        Err(e) if e.raw_os_error() != Some(fine) => Err(fail(&e)),
+        _ => Ok(()),
     }
-    Err(format!("ip addr {verb} {}: {}", spec.ip, err.trim()))
 }
 
 struct AppCtx {

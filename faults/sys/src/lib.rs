@@ -13,3 +13,4 @@ pub mod clock;
 pub mod error;
 pub mod netns;
 pub mod process;
+pub mod rtnl;

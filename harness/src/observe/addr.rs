@@ -6,7 +6,8 @@
 //! when two nodes hold it at once), independent of what the agents say.
 //! For each node it keeps a NETLINK_ROUTE socket opened inside that node's
 //! namespace (a netlink socket stays bound to the namespace it was created
-//! in), and dumps links and IPv4 addresses from it. It only reads: it must
+//! in), and dumps links and IPv4 addresses from it through
+//! [`faultline_sys::rtnl`] (the rust-netlink crates). It only reads: it must
 //! not change any namespace's configuration, and it judges nothing.
 //!
 //! A node holds an address when the address is configured on one of its
@@ -36,9 +37,9 @@ use crossbeam_channel::Sender;
 use faultline_agent::clock::monotonic_ns;
 use serde::{Deserialize, Serialize};
 
-use super::rtnl::{RtnlError, RtnlSocket};
 use super::worker::{StartFailure, ThreadError, Worker};
 use faultline_sys::netns::{Netns, NetnsError};
+use faultline_sys::rtnl::{Addr, Link, Rtnl};
 
 /// How long one netlink dump may take before the poll counts as failed.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -218,7 +219,7 @@ struct Node {
     path: PathBuf,
     /// The namespace the socket is bound to: (st_dev, st_ino).
     ident: Option<(u64, u64)>,
-    sock: Option<RtnlSocket>,
+    sock: Option<Rtnl>,
     /// What was last reported per address; empty before the first round.
     reported: BTreeMap<Ipv4Addr, Holding>,
     failures: u64,
@@ -471,11 +472,7 @@ fn is_change(old: &Holding, new: &Holding) -> bool {
 
 /// Where each of `ips` is, given a namespace's links and addresses. An
 /// address on an up interface wins over the same address on a down one.
-fn holdings(
-    ips: &[Ipv4Addr],
-    links: &[super::rtnl::Link],
-    addrs: &[super::rtnl::Addr],
-) -> BTreeMap<Ipv4Addr, Holding> {
+fn holdings(ips: &[Ipv4Addr], links: &[Link], addrs: &[Addr]) -> BTreeMap<Ipv4Addr, Holding> {
     let mut out: BTreeMap<Ipv4Addr, Holding> = ips.iter().map(|&ip| (ip, absent())).collect();
     for addr in addrs {
         let Some(slot) = out.get_mut(&addr.ip) else {
@@ -503,14 +500,14 @@ fn ident_of(path: &Path) -> Option<(u64, u64)> {
 
 /// Opens a netlink socket inside the namespace at `path` and returns the
 /// thread to `own`.
-fn open_in(own: &Netns, path: &Path) -> Result<(RtnlSocket, (u64, u64)), AddrError> {
+fn open_in(own: &Netns, path: &Path) -> Result<(Rtnl, (u64, u64)), AddrError> {
     let ns = Netns::open(path)?;
     let meta = ns.file().metadata().map_err(|source| NetnsError::Open {
         path: path.to_path_buf(),
         source,
     })?;
     ns.enter()?;
-    let sock = RtnlSocket::open(DUMP_TIMEOUT);
+    let sock = Rtnl::open().and_then(|s| s.set_timeout(DUMP_TIMEOUT).map(|()| s));
     // Back to the namespace the thread started in.
     own.enter().map_err(AddrError::Return)?;
     let sock = sock.map_err(|e| AddrError::Socket {
@@ -520,19 +517,8 @@ fn open_in(own: &Netns, path: &Path) -> Result<(RtnlSocket, (u64, u64)), AddrErr
     Ok((sock, (meta.dev(), meta.ino())))
 }
 
-impl From<RtnlError> for io::Error {
-    fn from(e: RtnlError) -> io::Error {
-        let kind = match &e {
-            RtnlError::Io { source, .. } | RtnlError::Refused(source) => source.kind(),
-            RtnlError::Malformed(_) | RtnlError::Interrupted => io::ErrorKind::InvalidData,
-        };
-        io::Error::new(kind, e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::rtnl::{Addr, Link};
     use super::*;
 
     const VIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 100);
@@ -543,6 +529,8 @@ mod tests {
             index,
             flags: if up { libc::IFF_UP as u32 } else { 0 },
             name: name.into(),
+            master: None,
+            mac: None,
         }
     }
 
@@ -590,12 +578,18 @@ mod tests {
             Addr {
                 index: 3,
                 ip: OTHER,
+                prefix_len: 24,
             },
-            Addr { index: 2, ip: VIP },
+            Addr {
+                index: 2,
+                ip: VIP,
+                prefix_len: 24,
+            },
             // Not watched.
             Addr {
                 index: 2,
                 ip: Ipv4Addr::new(10, 99, 0, 1),
+                prefix_len: 24,
             },
         ];
         let got = holdings(&ips, &links, &addrs);
@@ -614,8 +608,30 @@ mod tests {
     fn an_up_interface_wins_whatever_the_dump_order() {
         let links = [link(2, false, "public"), link(3, true, "private")];
         for addrs in [
-            [Addr { index: 2, ip: VIP }, Addr { index: 3, ip: VIP }],
-            [Addr { index: 3, ip: VIP }, Addr { index: 2, ip: VIP }],
+            [
+                Addr {
+                    index: 2,
+                    ip: VIP,
+                    prefix_len: 24,
+                },
+                Addr {
+                    index: 3,
+                    ip: VIP,
+                    prefix_len: 24,
+                },
+            ],
+            [
+                Addr {
+                    index: 3,
+                    ip: VIP,
+                    prefix_len: 24,
+                },
+                Addr {
+                    index: 2,
+                    ip: VIP,
+                    prefix_len: 24,
+                },
+            ],
         ] {
             assert_eq!(holdings(&[VIP], &links, &addrs)[&VIP], held("private"));
         }
@@ -623,7 +639,15 @@ mod tests {
 
     #[test]
     fn an_address_on_an_unknown_link_is_not_held() {
-        let got = holdings(&[VIP], &[], &[Addr { index: 9, ip: VIP }]);
+        let got = holdings(
+            &[VIP],
+            &[],
+            &[Addr {
+                index: 9,
+                ip: VIP,
+                prefix_len: 24,
+            }],
+        );
         assert_eq!(got[&VIP], absent());
     }
 

@@ -10,7 +10,6 @@
 pub mod addr;
 pub mod arp;
 pub mod client;
-mod rtnl;
 mod worker;
 
 pub use worker::ThreadError;

@@ -201,3 +201,26 @@ fn unwritable_report_and_out_paths_exit_2_before_any_lab_is_built() {
         "a refused --junit creates no folder"
     );
 }
+
+#[test]
+fn lab_bench_refuses_bad_sizes_rounds_and_a_missing_script_before_building() {
+    for (args, needle) in [
+        (vec!["--nodes", "3,0"], "--nodes 0"),
+        (vec!["--nodes", "100000"], "--nodes 100000"),
+        (vec!["--rounds", "0"], "--rounds 0"),
+        (
+            vec!["--baseline", "/nonexistent/baseline-lab.sh"],
+            "/nonexistent/baseline-lab.sh",
+        ),
+    ] {
+        let out = faultline().arg("lab-bench").args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {}", text(&out));
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: nothing measured: {}",
+            text(&out)
+        );
+    }
+}

@@ -9,6 +9,7 @@ mod root_bench;
 mod root_faults_net;
 mod root_faults_res;
 mod root_faults_svc;
+mod root_lab;
 mod root_observe;
 mod root_runs;
 mod suites;
