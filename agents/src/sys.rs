@@ -198,6 +198,12 @@ pub fn set_fifo(priority: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the calling process runs under SCHED_FIFO, as the kernel says.
+pub fn is_fifo() -> bool {
+    // SAFETY: sched_getscheduler(0) reads the caller's policy; no pointers.
+    unsafe { libc::sched_getscheduler(0) == libc::SCHED_FIFO }
+}
+
 /// `mlockall(MCL_CURRENT | MCL_FUTURE)`, only where it cannot later starve
 /// the process: as root, or with an unlimited RLIMIT_MEMLOCK. Otherwise a
 /// finite limit would make future allocations fail, so it is refused.

@@ -78,6 +78,16 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
     let launch = NodeLaunch::load(node_dir)?;
     let mut em = Emitter::open(&launch, Source::Watchdog);
     let prio = launch.watchdog_rt_priority;
+    // Memory is locked (every page faulted in, milliseconds) before the
+    // switch to SCHED_FIFO, so that start-up cost is not spent from the
+    // watchdog's RT time, which is sized for heartbeats (`lab.rs`).
+    let locked = match sys::lock_memory() {
+        Ok(()) => true,
+        Err(e) => {
+            em.log(Level::Warn, COMPONENT, &format!("memory not locked: {e}"));
+            false
+        }
+    };
     if prio > 0 {
         match sys::set_fifo(prio) {
             Ok(()) => em.log(
@@ -92,13 +102,7 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
             ),
         }
     }
-    let locked = match sys::lock_memory() {
-        Ok(()) => true,
-        Err(e) => {
-            em.log(Level::Warn, COMPONENT, &format!("memory not locked: {e}"));
-            false
-        }
-    };
+    let sched_fifo = sys::is_fifo();
     let name = watchdog_socket_name(&launch.node);
     let sock = SocketAddr::from_abstract_name(name.as_bytes())
         .and_then(|addr| UnixDatagram::bind_addr(&addr))
@@ -139,6 +143,7 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
     let ev =
         w.em.event(WatchdogStarted {
             rt_priority: prio,
+            sched_fifo,
             memory_locked: locked,
         })
         .message(format!("Watchdog started, listening on @{name}"));

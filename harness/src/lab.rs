@@ -32,16 +32,32 @@ pub const CGROUP_ROOT: &str = "faultline";
 /// Prefix of every namespace of ours.
 pub const NETNS_PREFIX: &str = "fl-";
 /// RT time granted to each node's watchdog cgroup, per second, from the
-/// host's one budget (`faults/src/cgroup/rt.rs`). Measured with
-/// `/proc/PID/schedstat` of every SCHED_FIFO watchdog, sampled every 3 ms
-/// on this 2-vCPU VM while other engineers built and ran: an idle node
-/// (`hang_timeout` 1 s, 4 heartbeats/s) uses 160-240 µs per second; the
-/// demo's node through a hang, the fence and the dump (action 3) at most
-/// 411 µs in any 1 s window; a 3-node cluster's watchdogs (node heartbeats
-/// to their peers too) up to 1.5 ms in a 1 s window. 5 ms is 3x the worst
-/// seen and 12x the demo's; 128 nodes hold 640 ms of the host's 950 ms and
-/// still leave an `rt_hog` its 300 ms.
-pub const WATCHDOG_RT_US: u64 = 5_000;
+/// host's one budget (`faults/src/cgroup/rt.rs`): [`WATCHDOG_RT_BASE_US`]
+/// plus [`WATCHDOG_RT_PER_PEER_US`] for each other node of a cluster (the
+/// watchdog sends the node's heartbeats to every peer on both networks).
+///
+/// Measured with `/proc/PID/schedstat` of every SCHED_FIFO watchdog on this
+/// 2-vCPU VM (load 12-18: other engineers building and running labs):
+/// - one node, `hang_timeout` 1 s (4 heartbeats/s): 160-240 µs per second;
+///   through a hang, the fence and the dump (action 3, the demo) at most
+///   411 µs in any 1 s window;
+/// - 64-node cluster: 1.5 ms/s steady, at most 2.6 ms in a 1 s window
+///   after start-up;
+/// - 128-node cluster: 1.6 ms/s median, 2.7 ms/s the busiest, at most
+///   4.9 ms in a 1 s window (that figure included `mlockall` faulting the
+///   binary in at SCHED_FIFO, up to 6.8 ms in the first second; the
+///   watchdog now locks its memory before it switches to SCHED_FIFO).
+///
+/// So: 3 ms base (7x the single node's worst window) and 25 µs per peer
+/// (6.2 ms per watchdog at 128 nodes, 2x the cluster's steady worst):
+/// a 128-node run holds 790 ms of the host's 950 ms.
+pub fn watchdog_rt_us(nodes: usize) -> u64 {
+    WATCHDOG_RT_BASE_US + WATCHDOG_RT_PER_PEER_US * nodes.saturating_sub(1) as u64
+}
+/// See [`watchdog_rt_us`].
+pub const WATCHDOG_RT_BASE_US: u64 = 3_000;
+/// See [`watchdog_rt_us`].
+pub const WATCHDOG_RT_PER_PEER_US: u64 = 25;
 /// The watchdog's SCHED_FIFO priority.
 pub const WATCHDOG_RT_PRIORITY: i32 = 50;
 
@@ -144,6 +160,8 @@ pub struct Lab {
     /// The virtual IPs of the scenario's groups.
     pub vips: Vec<Ipv4Addr>,
     host: CgroupHost,
+    /// RT time granted to each watchdog, µs per second.
+    rt_us: u64,
     torn_down: bool,
 }
 
@@ -203,6 +221,7 @@ impl Lab {
             topology: topology::nodes(scenario.nodes.iter().map(|n| n.name.as_str())),
             vips: scenario.groups.iter().map(|g| g.ip).collect(),
             host,
+            rt_us: 0,
             torn_down: false,
         };
         let work_dir = work_dir
@@ -225,8 +244,10 @@ impl Lab {
         // the numbers. Each node's grant below then fits inside it.
         let run_cgroup = Path::new(CGROUP_ROOT).join(&self.id);
         self.host.create(&run_cgroup)?;
+        let nodes = scenario.nodes.len();
+        self.rt_us = watchdog_rt_us(nodes);
         self.host
-            .grant_rt_runtime(&run_cgroup, WATCHDOG_RT_US * scenario.nodes.len() as u64)?;
+            .grant_rt_runtime(&run_cgroup, self.rt_us * nodes as u64)?;
 
         self.switch = NetNs::create(self.switch.name())?;
         for net in NETWORKS {
@@ -350,7 +371,7 @@ impl Lab {
         let watchdog = self.host.create(&rel.join("watchdog"))?;
         let workload = self.host.create(&rel.join("workload"))?;
         self.host
-            .grant_rt_runtime(&rel.join("watchdog"), WATCHDOG_RT_US)?;
+            .grant_rt_runtime(&rel.join("watchdog"), self.rt_us)?;
 
         let ns = NetNs::create(&format!("{NETNS_PREFIX}{}-{name}", self.id))?;
         for net in NETWORKS {
@@ -535,3 +556,19 @@ pub fn remove_run(host: &CgroupHost, id: &str) -> Vec<String> {
 
 /// An error with its causes, for a person; it lives in `faultline-sys`.
 pub use faultline_sys::error::chain;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watchdog_rt_time_grows_with_peers_and_128_nodes_fit_the_host() {
+        assert_eq!(watchdog_rt_us(1), 3_000);
+        assert_eq!(watchdog_rt_us(3), 3_050);
+        assert_eq!(watchdog_rt_us(128), 6_175);
+        // A 128-node run fits the default 950000 µs with room for a small
+        // run beside it; 200 nodes (the topology's floor) do not.
+        assert!(watchdog_rt_us(128) * 128 <= 800_000);
+        assert!(watchdog_rt_us(200) * 200 > 950_000);
+    }
+}

@@ -296,6 +296,10 @@ pub struct ServiceRestarted {
 pub struct WatchdogStarted {
     /// The SCHED_FIFO priority asked for (0: normal scheduling).
     pub rt_priority: i32,
+    /// Whether it runs SCHED_FIFO, read back from the kernel
+    /// (`sched_getscheduler`) after asking.
+    #[serde(default)]
+    pub sched_fifo: bool,
     /// Whether its memory is locked.
     pub memory_locked: bool,
 }

@@ -144,10 +144,41 @@ fn holders(root: &Path, top: &Path) -> Result<Vec<(String, i64)>, CgroupError> {
     Ok(out)
 }
 
+/// How often a change is planned again when a write fails with EINVAL.
+const ATTEMPTS: usize = 4;
+
+/// Whether `e` is the kernel refusing a value that breaks the hierarchy's
+/// sums: under the lock only a writer that does not take it (a build of
+/// faultline from before the lock) can have changed the tree meanwhile.
+fn is_stale_plan(e: &CgroupError) -> bool {
+    matches!(e, CgroupError::Write { source, .. } if source.raw_os_error() == Some(libc::EINVAL))
+}
+
+/// Runs `change` again (reading the tree afresh) while it fails on a stale plan.
+fn with_fresh_plans(
+    mut change: impl FnMut() -> Result<(), CgroupError>,
+) -> Result<(), CgroupError> {
+    let mut result = change();
+    for _ in 1..ATTEMPTS {
+        match &result {
+            Err(e) if is_stale_plan(e) => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                result = change();
+            }
+            _ => break,
+        }
+    }
+    result
+}
+
 /// Grants `leaf_us` to `root/rel`, raising ancestors as needed, under the
 /// host-wide lock; refuses when the root cannot cover it.
 pub(super) fn grant(root: &Path, rel: &Path, leaf_us: u64) -> Result<(), CgroupError> {
     let _lock = lock(root)?;
+    with_fresh_plans(|| grant_locked(root, rel, leaf_us))
+}
+
+fn grant_locked(root: &Path, rel: &Path, leaf_us: u64) -> Result<(), CgroupError> {
     let dirs = path_dirs(root, rel)?;
     let Some(leaf) = dirs.last() else {
         return Ok(());
@@ -197,8 +228,17 @@ pub(super) fn grant(root: &Path, rel: &Path, leaf_us: u64) -> Result<(), CgroupE
 }
 
 /// Lowers each of `dirs` (bottom-up order) that exists to the sum of its
-/// children, where that is less than it holds.
+/// children, where that is less than it holds. A group left higher than
+/// needed is harmless (the old behaviour), so a plan that stays stale is
+/// given up silently.
 fn lower_to_children(dirs: &[PathBuf]) -> Result<(), CgroupError> {
+    match with_fresh_plans(|| lower_once(dirs)) {
+        Err(e) if is_stale_plan(&e) => Ok(()),
+        other => other,
+    }
+}
+
+fn lower_once(dirs: &[PathBuf]) -> Result<(), CgroupError> {
     for dir in dirs {
         if !dir.is_dir() {
             continue;

@@ -10,5 +10,6 @@ mod root_faults_res;
 mod root_faults_svc;
 mod root_observe;
 mod root_runs;
+mod root_scale;
 mod suites;
 mod support;
