@@ -115,6 +115,39 @@ pub enum LabError {
     },
 }
 
+impl LabError {
+    /// When the host's RT budget refused the run only because other runs
+    /// hold it (it would fit once they end and give theirs back): who
+    /// holds it, for a note while waiting. `None` for any other error, and
+    /// when the host could not cover the run even alone.
+    pub fn rt_held_by_other_runs(&self) -> Option<String> {
+        let LabError::Cgroup(CgroupError::RtBudget {
+            rel,
+            top,
+            top_need_us,
+            available_us,
+            holders,
+            ..
+        }) = self
+        else {
+            return None;
+        };
+        let prefix = format!("{}/", top.display());
+        let own = rel.to_string_lossy();
+        let runs: Vec<&(String, i64)> = holders
+            .iter()
+            .filter(|(who, _)| who.starts_with(&prefix) && *who != own)
+            .collect();
+        let held: i64 = runs.iter().map(|(_, us)| us).sum();
+        (held > 0 && top_need_us - held <= *available_us).then(|| {
+            runs.iter()
+                .map(|(who, us)| format!("{who} {us} µs"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
     move |source| LabError::Io {
         path: path.to_path_buf(),
@@ -570,5 +603,43 @@ mod tests {
         // run beside it; 200 nodes (the topology's floor) do not.
         assert!(watchdog_rt_us(128) * 128 <= 800_000);
         assert!(watchdog_rt_us(200) * 200 > 950_000);
+    }
+
+    fn refusal(asked: i64, top_need: i64, available: i64, holders: &[(&str, i64)]) -> LabError {
+        LabError::Cgroup(CgroupError::RtBudget {
+            rel: "faultline/mine01".into(),
+            asked_us: asked,
+            top: "faultline".into(),
+            top_need_us: top_need,
+            available_us: available,
+            root_us: 950_000,
+            holders: holders.iter().map(|(w, u)| (w.to_string(), *u)).collect(),
+        })
+    }
+
+    #[test]
+    fn a_refusal_waits_only_when_other_runs_hold_what_it_needs() {
+        // Other runs hold 400 ms; alone it would fit: wait for them.
+        let e = refusal(
+            790_400,
+            1_190_400,
+            950_000,
+            &[("faultline/ab12cd", 400_000)],
+        );
+        assert_eq!(
+            e.rt_held_by_other_runs().as_deref(),
+            Some("faultline/ab12cd 400000 µs")
+        );
+        // More than the host has even alone: refuse at once.
+        let e = refusal(
+            1_595_000,
+            1_995_000,
+            950_000,
+            &[("faultline/ab12cd", 400_000)],
+        );
+        assert_eq!(e.rt_held_by_other_runs(), None);
+        // Held outside faultline (another program's group): nothing to wait for.
+        let e = refusal(790_400, 790_400, 650_000, &[("other", 300_000)]);
+        assert_eq!(e.rt_held_by_other_runs(), None);
     }
 }

@@ -38,6 +38,10 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// How long a failed lab build waits for the signal that may have caused it
 /// (Ctrl-C reaches the build's `ip` children too).
 const SIGNAL_GRACE: Duration = Duration::from_millis(200);
+/// How long a run waits for RT time that other live runs hold.
+const RT_WAIT: Duration = Duration::from_secs(60);
+/// How often it asks again meanwhile.
+const RT_RETRY: Duration = Duration::from_secs(1);
 
 /// What a run needs besides the plan.
 #[derive(Debug, Clone)]
@@ -95,14 +99,35 @@ pub fn run_scenario(
         Some(dir) => Some(out::claim(dir, &format!("pid {pid}"))?),
         None => None,
     };
-    let built = Instant::now();
-    let lab = match Lab::build(host, plan, opts.out.as_deref()) {
-        Ok(lab) => lab,
-        Err(e) => {
-            if let Ok(sig) = signals.recv_timeout(SIGNAL_GRACE) {
-                return Err(RunError::Interrupted(sig));
+    let mut built = Instant::now();
+    let waiting_since = Instant::now();
+    let mut last_note: Option<String> = None;
+    let lab = loop {
+        match Lab::build(host.clone(), plan, opts.out.as_deref()) {
+            Ok(lab) => break lab,
+            Err(e) => {
+                if let Ok(sig) = signals.recv_timeout(SIGNAL_GRACE) {
+                    return Err(RunError::Interrupted(sig));
+                }
+                // Other runs hold the RT time this one needs: they give it
+                // back when they end, so wait for them (a while, and
+                // interruptibly) before refusing.
+                match e.rt_held_by_other_runs() {
+                    Some(who) if waiting_since.elapsed() < RT_WAIT => {
+                        if last_note.as_ref() != Some(&who) {
+                            term.line(&format!(
+                                "            waiting for RT time held by other runs: {who}"
+                            ));
+                            last_note = Some(who);
+                        }
+                        if let Ok(sig) = signals.recv_timeout(RT_RETRY) {
+                            return Err(RunError::Interrupted(sig));
+                        }
+                        built = Instant::now();
+                    }
+                    _ => return Err(e.into()),
+                }
             }
-            return Err(e.into());
         }
     };
     let build_ms = built.elapsed().as_millis();
