@@ -101,7 +101,7 @@ pub fn run_scenario(
     };
     let mut built = Instant::now();
     let waiting_since = Instant::now();
-    let mut last_note: Option<String> = None;
+    let mut noted = false;
     let lab = loop {
         match Lab::build(host.clone(), plan, opts.out.as_deref()) {
             Ok(lab) => break lab,
@@ -114,11 +114,13 @@ pub fn run_scenario(
                 // interruptibly) before refusing.
                 match e.rt_held_by_other_runs() {
                     Some(who) if waiting_since.elapsed() < RT_WAIT => {
-                        if last_note.as_ref() != Some(&who) {
+                        if !noted {
                             term.line(&format!(
-                                "            waiting for RT time held by other runs: {who}"
+                                "            waiting up to {} s for RT time held by other \
+                                 runs: {who}",
+                                RT_WAIT.as_secs()
                             ));
-                            last_note = Some(who);
+                            noted = true;
                         }
                         if let Ok(sig) = signals.recv_timeout(RT_RETRY) {
                             return Err(RunError::Interrupted(sig));
