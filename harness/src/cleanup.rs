@@ -169,6 +169,12 @@ pub fn clean(host: &CgroupHost) -> Result<(Vec<Leftover>, Vec<String>), CleanupE
     for l in found.iter().filter(|l| !l.in_use()) {
         errors.extend(remove_run(host, &l.id));
     }
+    // RT time the shared parent holds beyond what live runs hold (left by
+    // a run killed before its teardown, or by an older faultline that
+    // never lowered it) goes back to the host.
+    if let Err(e) = host.trim_rt_runtime(Path::new(CGROUP_ROOT)) {
+        errors.push(format!("giving back RT time: {}", crate::lab::chain(&e)));
+    }
     let _ = host.remove_if_empty(Path::new(CGROUP_ROOT));
     Ok((found, errors))
 }
