@@ -281,6 +281,16 @@ impl CgroupHost {
         }
     }
 
+    /// The host's RT budget, where it has `cpu.rt_runtime_us`: the root's
+    /// value and what its child groups do not hold (µs per period). A
+    /// negative root (-1) means unlimited.
+    pub fn rt_budget(&self) -> Result<Option<(i64, i64)>, CgroupError> {
+        match self.rt_root() {
+            Some(root) => rt::budget(root).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// `cpu.rt_runtime_us` of the group at `rel`, where the host has it.
     pub fn rt_runtime(&self, rel: &Path) -> Result<Option<i64>, CgroupError> {
         let Some(root) = self.rt_root() else {

@@ -288,3 +288,9 @@ pub(super) fn trim(root: &Path, rel: &Path) -> Result<(), CgroupError> {
     let _lock = lock(root)?;
     lower_to_children(&up_from(root, rel))
 }
+
+/// The root's value and what its children do not hold.
+pub(super) fn budget(root: &Path) -> Result<(i64, i64), CgroupError> {
+    let root_us = read_runtime(root)?;
+    Ok((root_us, root_us - sum(&children(root, None)?)))
+}

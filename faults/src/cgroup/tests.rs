@@ -282,6 +282,7 @@ fn rt_grant_refuses_what_the_root_cannot_cover_naming_the_numbers() {
     host.grant_rt_runtime(Path::new("faultline/r2/w"), 50_000)
         .unwrap();
     assert_eq!(rt_of(&cpu, "faultline"), "650000");
+    assert_eq!(host.rt_budget().unwrap(), Some((950_000, 0)));
     let e = host
         .grant_rt_runtime(Path::new("faultline/r2/w"), 50_001)
         .unwrap_err();
