@@ -226,6 +226,47 @@ pub fn new_run_id() -> String {
         .collect()
 }
 
+/// A fresh run id that no other run (live or left behind) uses, held by
+/// creating its folder exclusively: two runs started at once can never
+/// share one.
+fn claim_run_id(host: &CgroupHost) -> Result<(String, PathBuf), LabError> {
+    let root = Path::new(RUN_ROOT);
+    let mut last = std::io::Error::other("no free run id");
+    for _ in 0..16 {
+        let id = new_run_id();
+        let prefix = format!("{NETNS_PREFIX}{id}-");
+        let group = host.open(&Path::new(CGROUP_ROOT).join(&id));
+        if group.dirs().iter().any(|d| d.exists())
+            || NetNs::list()
+                .unwrap_or_default()
+                .iter()
+                .any(|n| n.starts_with(&prefix))
+        {
+            continue;
+        }
+        fs::create_dir_all(root).map_err(io_err(root))?;
+        let dir = root.join(&id);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok((id, dir)),
+            // Taken meanwhile, or `/run/faultline` removed by a teardown
+            // between the two calls: try again.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+                ) =>
+            {
+                last = e;
+            }
+            Err(source) => return Err(LabError::Io { path: dir, source }),
+        }
+    }
+    Err(LabError::Io {
+        path: root.to_path_buf(),
+        source: last,
+    })
+}
+
 /// This process's start time (field 22 of /proc/PID/stat), to tell a live
 /// harness from a reused pid.
 pub fn process_start_time(pid: u32) -> Option<u64> {
@@ -243,8 +284,7 @@ impl Lab {
         scenario: &ScenarioPlan,
         work_dir: Option<&Path>,
     ) -> Result<Lab, LabError> {
-        let id = new_run_id();
-        let run_dir = Path::new(RUN_ROOT).join(&id);
+        let (id, run_dir) = claim_run_id(&host)?;
         let mut lab = Lab {
             switch: NetNs::open(&format!("{NETNS_PREFIX}{id}-sw")),
             id,
