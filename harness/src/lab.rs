@@ -97,6 +97,17 @@ pub enum LabError {
     /// A cgroup operation failed.
     #[error("cgroup setup failed")]
     Cgroup(#[from] CgroupError),
+    /// The run's watchdogs could not be given their RT time.
+    #[error("the run's {nodes} watchdog(s) need {per_watchdog_us} µs of RT time per second each")]
+    RtTime {
+        /// The run's nodes.
+        nodes: usize,
+        /// What each watchdog is given ([`watchdog_rt_us`]).
+        per_watchdog_us: u64,
+        /// Why it failed, naming the numbers when the budget refused.
+        #[source]
+        source: CgroupError,
+    },
     /// A namespace or link operation failed.
     #[error("network setup failed")]
     Net(#[from] NetError),
@@ -121,14 +132,18 @@ impl LabError {
     /// holds it, for a note while waiting. `None` for any other error, and
     /// when the host could not cover the run even alone.
     pub fn rt_held_by_other_runs(&self) -> Option<String> {
-        let LabError::Cgroup(CgroupError::RtBudget {
-            rel,
-            top,
-            top_need_us,
-            available_us,
-            holders,
+        let LabError::RtTime {
+            source:
+                CgroupError::RtBudget {
+                    rel,
+                    top,
+                    top_need_us,
+                    available_us,
+                    holders,
+                    ..
+                },
             ..
-        }) = self
+        } = self
         else {
             return None;
         };
@@ -320,7 +335,12 @@ impl Lab {
         let nodes = scenario.nodes.len();
         self.rt_us = watchdog_rt_us(nodes);
         self.host
-            .grant_rt_runtime(&run_cgroup, self.rt_us * nodes as u64)?;
+            .grant_rt_runtime(&run_cgroup, self.rt_us * nodes as u64)
+            .map_err(|source| LabError::RtTime {
+                nodes,
+                per_watchdog_us: self.rt_us,
+                source,
+            })?;
 
         self.switch = NetNs::create(self.switch.name())?;
         for net in NETWORKS {
@@ -646,7 +666,7 @@ mod tests {
     }
 
     fn refusal(asked: i64, top_need: i64, available: i64, holders: &[(&str, i64)]) -> LabError {
-        LabError::Cgroup(CgroupError::RtBudget {
+        let source = CgroupError::RtBudget {
             rel: "faultline/mine01".into(),
             asked_us: asked,
             top: "faultline".into(),
@@ -654,7 +674,12 @@ mod tests {
             available_us: available,
             root_us: 950_000,
             holders: holders.iter().map(|(w, u)| (w.to_string(), *u)).collect(),
-        })
+        };
+        LabError::RtTime {
+            nodes: 2,
+            per_watchdog_us: 3_025,
+            source,
+        }
     }
 
     #[test]

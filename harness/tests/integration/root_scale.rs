@@ -165,7 +165,10 @@ fn root_a_run_the_host_cannot_give_rt_time_to_exits_3_naming_the_numbers() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let all = text(&out);
     assert!(
-        all.contains("not enough RT time for 1595000 µs per second to faultline/"),
+        all.contains(
+            "the run's 200 watchdog(s) need 7975 µs of RT time per second each: \
+             not enough RT time for 1595000 µs per second to faultline/"
+        ),
         "{all}"
     );
     assert!(
