@@ -54,6 +54,29 @@ pub const NETNS_PREFIX: &str = "fl-";
 pub fn watchdog_rt_us(nodes: usize) -> u64 {
     WATCHDOG_RT_BASE_US + WATCHDOG_RT_PER_PEER_US * nodes.saturating_sub(1) as u64
 }
+/// The least RT time a watchdog of a run with `nodes` nodes is given when
+/// the host cannot give [`watchdog_rt_us`] to every one: 1 ms plus 12 µs
+/// per peer, about 1.5x the steady use measured (1.6 ms/s at 127 peers,
+/// 0.24 ms/s alone). Between the two, the run shares what the host has
+/// left equally between its watchdogs; below it, it is refused.
+pub fn watchdog_rt_floor_us(nodes: usize) -> u64 {
+    1_000 + 12 * nodes.saturating_sub(1) as u64
+}
+
+/// What each of `nodes` watchdogs is given when the host leaves `room_us`
+/// for the run: [`watchdog_rt_us`] if it fits, else an equal share of
+/// `room_us` if that is at least [`watchdog_rt_floor_us`], else `None`.
+pub fn watchdog_rt_share(nodes: usize, room_us: i64) -> Option<u64> {
+    let n = nodes.max(1) as u64;
+    let room = u64::try_from(room_us).unwrap_or(0);
+    let ideal = watchdog_rt_us(nodes);
+    if ideal * n <= room {
+        return Some(ideal);
+    }
+    let share = room / n;
+    (share >= watchdog_rt_floor_us(nodes)).then_some(share)
+}
+
 /// See [`watchdog_rt_us`].
 pub const WATCHDOG_RT_BASE_US: u64 = 3_000;
 /// See [`watchdog_rt_us`].
@@ -149,9 +172,14 @@ impl LabError {
         };
         let prefix = format!("{}/", top.display());
         let own = rel.to_string_lossy();
+        // Only runs end and give their time back.
         let runs: Vec<&(String, i64)> = holders
             .iter()
-            .filter(|(who, _)| who.starts_with(&prefix) && *who != own)
+            .filter(|(who, _)| {
+                who.strip_prefix(&prefix)
+                    .is_some_and(crate::cleanup::is_run_id)
+                    && *who != own
+            })
             .collect();
         let held: i64 = runs.iter().map(|(_, us)| us).sum();
         (held > 0 && top_need_us - held <= *available_us).then(|| {
@@ -334,13 +362,29 @@ impl Lab {
         self.host.create(&run_cgroup)?;
         let nodes = scenario.nodes.len();
         self.rt_us = watchdog_rt_us(nodes);
-        self.host
-            .grant_rt_runtime(&run_cgroup, self.rt_us * nodes as u64)
-            .map_err(|source| LabError::RtTime {
-                nodes,
-                per_watchdog_us: self.rt_us,
-                source,
-            })?;
+        let mut granted = self
+            .host
+            .grant_rt_runtime(&run_cgroup, self.rt_us * nodes as u64);
+        if let Err(CgroupError::RtBudget {
+            asked_us,
+            top_need_us,
+            available_us,
+            ..
+        }) = &granted
+        {
+            // What the host leaves this run: share it, or ask for the
+            // floor (refused, naming the numbers).
+            let room = available_us - (top_need_us - asked_us);
+            self.rt_us = watchdog_rt_share(nodes, room).unwrap_or(watchdog_rt_floor_us(nodes));
+            granted = self
+                .host
+                .grant_rt_runtime(&run_cgroup, self.rt_us * nodes as u64);
+        }
+        granted.map_err(|source| LabError::RtTime {
+            nodes,
+            per_watchdog_us: self.rt_us,
+            source,
+        })?;
 
         self.switch = NetNs::create(self.switch.name())?;
         for net in NETWORKS {
@@ -539,6 +583,15 @@ impl Lab {
         })
     }
 
+    /// RT time each watchdog was given, µs per second (0 where the host
+    /// has no RT group scheduling to grant).
+    pub fn watchdog_rt_us(&self) -> u64 {
+        match self.host.capabilities().rt_group_sched {
+            true => self.rt_us,
+            false => 0,
+        }
+    }
+
     /// The host's cgroups as this lab uses them.
     pub fn cgroups(&self) -> &CgroupHost {
         &self.host
@@ -665,6 +718,22 @@ mod tests {
         assert!(watchdog_rt_us(200) * 200 > 950_000);
     }
 
+    #[test]
+    fn a_host_with_less_room_shares_it_down_to_the_floor() {
+        // Room for the ideal: the ideal.
+        assert_eq!(watchdog_rt_share(3, 950_000), Some(3_050));
+        assert_eq!(watchdog_rt_share(128, 950_000), Some(6_175));
+        // 200 nodes cannot have 7975 µs each: they share 950 ms.
+        assert_eq!(watchdog_rt_share(200, 950_000), Some(4_750));
+        assert_eq!(watchdog_rt_floor_us(200), 3_388);
+        // 128 nodes beside runs holding 500 ms share the 450 ms left.
+        assert_eq!(watchdog_rt_share(128, 450_000), Some(3_515));
+        // Below the floor: refused.
+        assert_eq!(watchdog_rt_share(128, 300_000), None);
+        assert_eq!(watchdog_rt_share(400, 950_000), None);
+        assert_eq!(watchdog_rt_share(1, -5), None);
+    }
+
     fn refusal(asked: i64, top_need: i64, available: i64, holders: &[(&str, i64)]) -> LabError {
         let source = CgroupError::RtBudget {
             rel: "faultline/mine01".into(),
@@ -703,8 +772,16 @@ mod tests {
             &[("faultline/ab12cd", 400_000)],
         );
         assert_eq!(e.rt_held_by_other_runs(), None);
-        // Held outside faultline (another program's group): nothing to wait for.
+        // Held outside faultline (another program's group), or by a group
+        // that is not a run: nothing to wait for.
         let e = refusal(790_400, 790_400, 650_000, &[("other", 300_000)]);
+        assert_eq!(e.rt_held_by_other_runs(), None);
+        let e = refusal(
+            790_400,
+            1_190_400,
+            950_000,
+            &[("faultline/fltest-x", 400_000)],
+        );
         assert_eq!(e.rt_held_by_other_runs(), None);
     }
 }

@@ -149,11 +149,15 @@ pub fn run_scenario(
         topology: lab.topology.clone(),
     }));
     sink.push(note(format!(
-        "lab {} up in {build_ms} ms: {} node(s), namespaces fl-{}-*, cgroups faultline/{}",
+        "lab {} up in {build_ms} ms: {} node(s), namespaces fl-{}-*, cgroups faultline/{}{}",
         lab.id,
         lab.nodes.len(),
         lab.id,
-        lab.id
+        lab.id,
+        match lab.watchdog_rt_us() {
+            0 => String::new(),
+            us => format!(", {us} µs/s of RT time per watchdog"),
+        }
     )));
     let (tx, rx) = crossbeam_channel::unbounded();
     // Past this point a failure still ends the trace file with its reason.
