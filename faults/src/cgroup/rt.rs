@@ -144,8 +144,11 @@ fn holders(root: &Path, top: &Path) -> Result<Vec<(String, i64)>, CgroupError> {
     Ok(out)
 }
 
-/// How often a change is planned again when a write fails with EINVAL.
-const ATTEMPTS: usize = 4;
+/// How often a change is planned again when a write fails with EINVAL, and
+/// how long it waits before each: a writer that does not take the lock (an
+/// older faultline) raises one group after another while it builds its lab.
+const ATTEMPTS: usize = 20;
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// Whether `e` is the kernel refusing a value that breaks the hierarchy's
 /// sums: under the lock only a writer that does not take it (a build of
@@ -162,7 +165,7 @@ fn with_fresh_plans(
     for _ in 1..ATTEMPTS {
         match &result {
             Err(e) if is_stale_plan(e) => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+                std::thread::sleep(RETRY_AFTER);
                 result = change();
             }
             _ => break,
