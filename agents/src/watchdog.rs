@@ -77,6 +77,16 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
     let launch = NodeLaunch::load(node_dir)?;
     let mut em = Emitter::open(&launch, Source::Watchdog);
     let prio = launch.watchdog_rt_priority;
+    // Memory is locked (every page faulted in, milliseconds) before the
+    // switch to SCHED_FIFO, so that start-up cost is not spent from the
+    // watchdog's RT time, which is sized for heartbeats (`lab.rs`).
+    let locked = match sys::lock_memory() {
+        Ok(()) => true,
+        Err(e) => {
+            em.log(Level::Warn, COMPONENT, &format!("memory not locked: {e}"));
+            false
+        }
+    };
     if prio > 0 {
         match sys::set_fifo(prio) {
             Ok(()) => em.log(
@@ -91,13 +101,6 @@ pub fn run(node_dir: &Path) -> Result<(), StartError> {
             ),
         }
     }
-    let locked = match sys::lock_memory() {
-        Ok(()) => true,
-        Err(e) => {
-            em.log(Level::Warn, COMPONENT, &format!("memory not locked: {e}"));
-            false
-        }
-    };
     let name = watchdog_socket_name(&launch.node);
     let sock = SocketAddr::from_abstract_name(name.as_bytes())
         .and_then(|addr| UnixDatagram::bind_addr(&addr))

@@ -314,21 +314,11 @@ impl CpuGuard {
             } => {
                 let service = f.service.pids()?;
                 let before = run_delay_ns(&service);
-                // Other runs grant and remove RT time concurrently (their
-                // watchdogs): a plan can go stale before it is written.
-                let mut granted = f.host.grant_rt_runtime(f.workload.rel(), runtime_us);
-                for _ in 0..3 {
-                    if granted.is_ok() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                    granted = f.host.grant_rt_runtime(f.workload.rel(), runtime_us);
-                }
-                if let Err(e) = granted {
+                // From the host's one RT budget, under its lock (other
+                // runs grant and release concurrently); given back at heal.
+                if let Err(e) = f.host.grant_rt_runtime(f.workload.rel(), runtime_us) {
                     return Err(self.not_in_effect(format!(
-                        "cannot grant {runtime_us} µs of RT time to the workload cgroup \
-                         (the host's RT budget, cpu.rt_runtime_us 950000 at the root, is \
-                         shared with every run's watchdogs): {}",
+                        "cannot grant {runtime_us} µs of RT time to the workload cgroup: {}",
                         faultline_sys::error::chain(&e)
                     )));
                 }

@@ -83,7 +83,12 @@ pub fn probe_host() -> Vec<Probe> {
     probes.push(probe(
         "rt-group-sched",
         false,
-        rt_group_sched(cap(|c| c.rt_group_sched)),
+        rt_group_sched(
+            cap(|c| c.rt_group_sched),
+            host.as_ref()
+                .ok()
+                .and_then(|h| h.rt_budget().ok().flatten()),
+        ),
     ));
     probes.push(probe("sched-fifo", false, sched_fifo()));
     for (name, controller) in [("cpu-controller", "cpu"), ("memory-controller", "memory")] {
@@ -247,9 +252,15 @@ fn pressure(per_cgroup: bool) -> Result<String, String> {
     }
 }
 
-fn rt_group_sched(present: bool) -> Result<String, String> {
+fn rt_group_sched(present: bool, budget: Option<(i64, i64)>) -> Result<String, String> {
     if present {
-        Ok("cpu.rt_runtime_us exists: RT time must be granted per group".into())
+        let mut text = "cpu.rt_runtime_us exists: RT time must be granted per group".to_string();
+        if let Some((root, free)) = budget {
+            text.push_str(&format!(
+                "; the host's budget is {root} µs per second, {free} µs not held"
+            ));
+        }
+        Ok(text)
     } else {
         Err("no cpu.rt_runtime_us: SCHED_FIFO needs no grant".into())
     }

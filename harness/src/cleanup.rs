@@ -28,6 +28,36 @@ pub struct Leftover {
     pub cgroup: bool,
     /// Whether its run folder exists.
     pub run_dir: bool,
+    /// Its run folder is younger than [`STARTING_GRACE`] and holds no
+    /// registration yet: a run being set up, left alone like a live one.
+    pub starting: bool,
+}
+
+/// How long a run folder without a registration counts as a run starting
+/// (the lab writes the registration right after creating the folder).
+pub const STARTING_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether `name` can be a run id ([`crate::lab::new_run_id`]: six
+/// lowercase letters and digits). Anything else under our prefixes (a
+/// test's own group, a lock) is not a run and is never removed.
+pub fn is_run_id(name: &str) -> bool {
+    name.len() == 6
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// Whether the run with this folder is in use: its harness is alive, or
+/// it is so young that it may not have registered yet.
+fn may_be_starting(registered: bool, age: Option<std::time::Duration>) -> bool {
+    !registered && age.is_some_and(|a| a < STARTING_GRACE)
+}
+
+impl Leftover {
+    /// Whether the run is live (or starting): cleanup leaves it alone.
+    pub fn in_use(&self) -> bool {
+        self.live_harness.is_some() || self.starting
+    }
 }
 
 impl std::fmt::Display for Leftover {
@@ -47,6 +77,8 @@ impl std::fmt::Display for Leftover {
         }
         if let Some(pid) = self.live_harness {
             write!(f, " (in use: harness pid {pid} is alive)")?;
+        } else if self.starting {
+            write!(f, " (in use: starting, not registered yet)")?;
         }
         Ok(())
     }
@@ -73,8 +105,14 @@ pub fn find(host: &CgroupHost) -> Vec<Leftover> {
         }
     }
     ids.extend(host.children(Path::new(CGROUP_ROOT)).unwrap_or_default());
+    ids.retain(|id| is_run_id(id));
     ids.into_iter()
         .map(|id| {
+            let dir = Path::new(RUN_ROOT).join(&id);
+            let age = fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
             let group = host.open(&Path::new(CGROUP_ROOT).join(&id));
             let prefix = format!("{NETNS_PREFIX}{id}-");
             Leftover {
@@ -86,7 +124,8 @@ pub fn find(host: &CgroupHost) -> Vec<Leftover> {
                     .collect(),
                 processes: group.pids().unwrap_or_default(),
                 cgroup: group.dirs().iter().any(|d| d.exists()),
-                run_dir: Path::new(RUN_ROOT).join(&id).exists(),
+                run_dir: dir.exists(),
+                starting: may_be_starting(dir.join("harness").exists(), age),
                 id,
             }
         })
@@ -127,8 +166,14 @@ pub fn clean(host: &CgroupHost) -> Result<(Vec<Leftover>, Vec<String>), CleanupE
     require_root(unsafe { libc::geteuid() })?;
     let found = find(host);
     let mut errors = Vec::new();
-    for l in found.iter().filter(|l| l.live_harness.is_none()) {
+    for l in found.iter().filter(|l| !l.in_use()) {
         errors.extend(remove_run(host, &l.id));
+    }
+    // RT time the shared parent holds beyond what live runs hold (left by
+    // a run killed before its teardown, or by an older faultline that
+    // never lowered it) goes back to the host.
+    if let Err(e) = host.trim_rt_runtime(Path::new(CGROUP_ROOT)) {
+        errors.push(format!("giving back RT time: {}", crate::lab::chain(&e)));
     }
     let _ = host.remove_if_empty(Path::new(CGROUP_ROOT));
     Ok((found, errors))
@@ -137,6 +182,33 @@ pub fn clean(host: &CgroupHost) -> Result<(Vec<Leftover>, Vec<String>), CleanupE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn only_run_ids_are_runs() {
+        assert!(is_run_id(&crate::lab::new_run_id()));
+        assert!(is_run_id("ab12cd"));
+        for not in [
+            "fltest-rt-1-2-3",
+            "ab12c",
+            "ab12cde",
+            "AB12CD",
+            "ab-2cd",
+            "rt.lock",
+            "",
+        ] {
+            assert!(!is_run_id(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn a_young_unregistered_run_is_starting_an_old_one_is_dead() {
+        assert!(may_be_starting(false, Some(Duration::from_millis(5))));
+        assert!(!may_be_starting(false, Some(STARTING_GRACE)));
+        assert!(!may_be_starting(false, None));
+        // Registered: its harness's pid decides, not its age.
+        assert!(!may_be_starting(true, Some(Duration::from_millis(5))));
+    }
 
     #[test]
     fn cleanup_refuses_a_non_root_user_before_touching_anything() {

@@ -33,8 +33,60 @@ pub const RUN_ROOT: &str = "/run/faultline";
 pub const CGROUP_ROOT: &str = "faultline";
 /// Prefix of every namespace of ours.
 pub const NETNS_PREFIX: &str = "fl-";
-/// RT time granted to each node's watchdog cgroup, per second.
-const WATCHDOG_RT_US: u64 = 50_000;
+/// RT time granted to each node's watchdog cgroup, per second, from the
+/// host's one budget (`faults/src/cgroup/rt.rs`): [`WATCHDOG_RT_BASE_US`]
+/// plus [`WATCHDOG_RT_PER_PEER_US`] for each other node of a cluster (the
+/// watchdog sends the node's heartbeats to every peer on both networks).
+///
+/// Measured with `/proc/PID/schedstat` of every SCHED_FIFO watchdog on this
+/// 2-vCPU VM (load 12-18: other engineers building and running labs):
+/// - one node, `hang_timeout` 1 s (4 heartbeats/s): 160-240 µs per second
+///   while idle; the bugcheck (action 3, the demo: fence, then the dump)
+///   is a burst: sampled every 1 ms, up to 7.6 ms in a 1 s window
+///   (release build; schedstat counts the start-up before SCHED_FIFO too).
+///   At 3 ms a debug build's watchdog was throttled mid-fence and the node
+///   powered off before its dump was written; at 10 ms it fenced up to
+///   194 ms late;
+/// - 64-node cluster: 1.5 ms/s steady, at most 2.6 ms in a 1 s window
+///   after start-up;
+/// - 128-node cluster: 1.6 ms/s median, 2.7 ms/s the busiest, at most
+///   4.9 ms in a 1 s window.
+///
+/// So: 20 ms base (2.6x the bugcheck's worst window) and 25 µs per peer
+/// (2x the cluster's steady worst). A few nodes hold what one node held
+/// before (50 ms); a big run does not fit whole and shares what the host
+/// has left ([`watchdog_rt_share`]): 128 nodes on an otherwise idle host
+/// get 7.4 ms each.
+pub fn watchdog_rt_us(nodes: usize) -> u64 {
+    WATCHDOG_RT_BASE_US + WATCHDOG_RT_PER_PEER_US * nodes.saturating_sub(1) as u64
+}
+/// The least RT time a watchdog of a run with `nodes` nodes is given when
+/// the host cannot give [`watchdog_rt_us`] to every one: 1 ms plus 12 µs
+/// per peer, about 1.5x the steady use measured (1.6 ms/s at 127 peers,
+/// 0.24 ms/s alone). Between the two, the run shares what the host has
+/// left equally between its watchdogs; below it, it is refused.
+pub fn watchdog_rt_floor_us(nodes: usize) -> u64 {
+    1_000 + 12 * nodes.saturating_sub(1) as u64
+}
+
+/// What each of `nodes` watchdogs is given when the host leaves `room_us`
+/// for the run: [`watchdog_rt_us`] if it fits, else an equal share of
+/// `room_us` if that is at least [`watchdog_rt_floor_us`], else `None`.
+pub fn watchdog_rt_share(nodes: usize, room_us: i64) -> Option<u64> {
+    let n = nodes.max(1) as u64;
+    let room = u64::try_from(room_us).unwrap_or(0);
+    let ideal = watchdog_rt_us(nodes);
+    if ideal * n <= room {
+        return Some(ideal);
+    }
+    let share = room / n;
+    (share >= watchdog_rt_floor_us(nodes)).then_some(share)
+}
+
+/// See [`watchdog_rt_us`].
+pub const WATCHDOG_RT_BASE_US: u64 = 20_000;
+/// See [`watchdog_rt_us`].
+pub const WATCHDOG_RT_PER_PEER_US: u64 = 25;
 /// The watchdog's SCHED_FIFO priority.
 pub const WATCHDOG_RT_PRIORITY: i32 = 50;
 
@@ -74,6 +126,17 @@ pub enum LabError {
     /// A cgroup operation failed.
     #[error("cgroup setup failed")]
     Cgroup(#[from] CgroupError),
+    /// The run's watchdogs could not be given their RT time.
+    #[error("the run's {nodes} watchdog(s) need {per_watchdog_us} µs of RT time per second each")]
+    RtTime {
+        /// The run's nodes.
+        nodes: usize,
+        /// What each watchdog is given ([`watchdog_rt_us`]).
+        per_watchdog_us: u64,
+        /// Why it failed, naming the numbers when the budget refused.
+        #[source]
+        source: CgroupError,
+    },
     /// A namespace or link operation failed.
     #[error("network setup failed")]
     Net(#[from] NetError),
@@ -90,6 +153,48 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl LabError {
+    /// When the host's RT budget refused the run only because other runs
+    /// hold it (it would fit once they end and give theirs back): who
+    /// holds it, for a note while waiting. `None` for any other error, and
+    /// when the host could not cover the run even alone.
+    pub fn rt_held_by_other_runs(&self) -> Option<String> {
+        let LabError::RtTime {
+            source:
+                CgroupError::RtBudget {
+                    rel,
+                    top,
+                    top_need_us,
+                    available_us,
+                    holders,
+                    ..
+                },
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let prefix = format!("{}/", top.display());
+        let own = rel.to_string_lossy();
+        // Only runs end and give their time back.
+        let runs: Vec<&(String, i64)> = holders
+            .iter()
+            .filter(|(who, _)| {
+                who.strip_prefix(&prefix)
+                    .is_some_and(crate::cleanup::is_run_id)
+                    && *who != own
+            })
+            .collect();
+        let held: i64 = runs.iter().map(|(_, us)| us).sum();
+        (held > 0 && top_need_us - held <= *available_us).then(|| {
+            runs.iter()
+                .map(|(who, us)| format!("{who} {us} µs"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
@@ -137,6 +242,8 @@ pub struct Lab {
     /// The virtual IPs of the scenario's groups.
     pub vips: Vec<Ipv4Addr>,
     host: CgroupHost,
+    /// RT time granted to each watchdog, µs per second.
+    rt_us: u64,
     torn_down: bool,
 }
 
@@ -168,6 +275,47 @@ pub fn new_run_id() -> String {
         .collect()
 }
 
+/// A fresh run id that no other run (live or left behind) uses, held by
+/// creating its folder exclusively: two runs started at once can never
+/// share one.
+fn claim_run_id(host: &CgroupHost) -> Result<(String, PathBuf), LabError> {
+    let root = Path::new(RUN_ROOT);
+    let mut last = std::io::Error::other("no free run id");
+    for _ in 0..16 {
+        let id = new_run_id();
+        let prefix = format!("{NETNS_PREFIX}{id}-");
+        let group = host.open(&Path::new(CGROUP_ROOT).join(&id));
+        if group.dirs().iter().any(|d| d.exists())
+            || NetNs::list()
+                .unwrap_or_default()
+                .iter()
+                .any(|n| n.starts_with(&prefix))
+        {
+            continue;
+        }
+        fs::create_dir_all(root).map_err(io_err(root))?;
+        let dir = root.join(&id);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok((id, dir)),
+            // Taken meanwhile, or `/run/faultline` removed by a teardown
+            // between the two calls: try again.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+                ) =>
+            {
+                last = e;
+            }
+            Err(source) => return Err(LabError::Io { path: dir, source }),
+        }
+    }
+    Err(LabError::Io {
+        path: root.to_path_buf(),
+        source: last,
+    })
+}
+
 /// This process's start time (field 22 of /proc/PID/stat), to tell a live
 /// harness from a reused pid.
 pub fn process_start_time(pid: u32) -> Option<u64> {
@@ -185,8 +333,7 @@ impl Lab {
         scenario: &ScenarioPlan,
         work_dir: Option<&Path>,
     ) -> Result<Lab, LabError> {
-        let id = new_run_id();
-        let run_dir = Path::new(RUN_ROOT).join(&id);
+        let (id, run_dir) = claim_run_id(&host)?;
         let mut lab = Lab {
             switch: NetNs::open(&format!("{NETNS_PREFIX}{id}-sw")),
             id,
@@ -196,6 +343,7 @@ impl Lab {
             topology: topology::nodes(scenario.nodes.iter().map(|n| n.name.as_str())),
             vips: scenario.groups.iter().map(|g| g.ip).collect(),
             host,
+            rt_us: 0,
             torn_down: false,
         };
         let work_dir = work_dir
@@ -212,6 +360,37 @@ impl Lab {
         let me = std::process::id();
         let registration = format!("{me} {}\n", process_start_time(me).unwrap_or(0));
         fs::write(&reg, registration).map_err(io_err(&reg))?;
+
+        // The whole run's RT time is asked for at once, before anything
+        // slow is built: a host that cannot cover it refuses now, naming
+        // the numbers. Each node's grant below then fits inside it.
+        let run_cgroup = Path::new(CGROUP_ROOT).join(&self.id);
+        self.host.create(&run_cgroup)?;
+        let nodes = scenario.nodes.len();
+        self.rt_us = watchdog_rt_us(nodes);
+        let mut granted = self
+            .host
+            .grant_rt_runtime(&run_cgroup, self.rt_us * nodes as u64);
+        if let Err(CgroupError::RtBudget {
+            asked_us,
+            top_need_us,
+            available_us,
+            ..
+        }) = &granted
+        {
+            // What the host leaves this run: share it, or ask for the
+            // floor (refused, naming the numbers).
+            let room = available_us - (top_need_us - asked_us);
+            self.rt_us = watchdog_rt_share(nodes, room).unwrap_or(watchdog_rt_floor_us(nodes));
+            granted = self
+                .host
+                .grant_rt_runtime(&run_cgroup, self.rt_us * nodes as u64);
+        }
+        granted.map_err(|source| LabError::RtTime {
+            nodes,
+            per_watchdog_us: self.rt_us,
+            source,
+        })?;
 
         let (switch, mut sw) = NetNs::create_bare(self.switch.name())?;
         self.switch = switch;
@@ -479,7 +658,7 @@ impl Lab {
         let watchdog = self.host.create(&rel.join("watchdog"))?;
         let workload = self.host.create(&rel.join("workload"))?;
         self.host
-            .grant_rt_runtime(&rel.join("watchdog"), WATCHDOG_RT_US)?;
+            .grant_rt_runtime(&rel.join("watchdog"), self.rt_us)?;
 
         let (ns, rtnl) = NetNs::create_bare(&format!("{NETNS_PREFIX}{}-{name}", self.id))?;
         let links: Vec<_> = NETWORKS
@@ -536,6 +715,15 @@ impl Lab {
             workload,
             node,
         })
+    }
+
+    /// RT time each watchdog was given, µs per second (0 where the host
+    /// has no RT group scheduling to grant).
+    pub fn watchdog_rt_us(&self) -> u64 {
+        match self.host.capabilities().rt_group_sched {
+            true => self.rt_us,
+            false => 0,
+        }
     }
 
     /// The host's cgroups as this lab uses them.
@@ -639,6 +827,10 @@ pub fn remove_run(host: &CgroupHost, id: &str) -> Vec<String> {
     if let Err(e) = run.remove() {
         errors.push(format!("removing cgroup faultline/{id}: {}", chain(&e)));
     }
+    // What the run held goes back to the host's RT budget.
+    if let Err(e) = host.trim_rt_runtime(Path::new(CGROUP_ROOT)) {
+        errors.push(format!("giving back RT time: {}", chain(&e)));
+    }
     let _ = host.remove_if_empty(Path::new(CGROUP_ROOT));
     let dir = Path::new(RUN_ROOT).join(id);
     if dir.exists() {
@@ -677,3 +869,86 @@ const BUILD_THREADS: usize = 4;
 
 /// An error with its causes, for a person; it lives in `faultline-sys`.
 pub use faultline_sys::error::chain;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watchdog_rt_time_grows_with_peers_and_128_nodes_fit_the_host() {
+        assert_eq!(watchdog_rt_us(1), 20_000);
+        assert_eq!(watchdog_rt_us(3), 20_050);
+        assert_eq!(watchdog_rt_us(128), 23_175);
+        // 128 and 240 nodes (the topology's most) run on the default
+        // 950000 µs, sharing it; their floor leaves room beside them.
+        assert_eq!(watchdog_rt_share(128, 950_000), Some(7_421));
+        assert!(watchdog_rt_floor_us(128) * 128 <= 400_000);
+        assert!(watchdog_rt_floor_us(240) * 240 <= 950_000);
+    }
+
+    #[test]
+    fn a_host_with_less_room_shares_it_down_to_the_floor() {
+        // Room for the ideal: the ideal.
+        assert_eq!(watchdog_rt_share(3, 950_000), Some(20_050));
+        // 200 nodes cannot have 24975 µs each: they share 950 ms.
+        assert_eq!(watchdog_rt_share(200, 950_000), Some(4_750));
+        assert_eq!(watchdog_rt_floor_us(200), 3_388);
+        // 128 nodes beside runs holding 500 ms share the 450 ms left.
+        assert_eq!(watchdog_rt_share(128, 450_000), Some(3_515));
+        // Below the floor: refused.
+        assert_eq!(watchdog_rt_share(128, 300_000), None);
+        assert_eq!(watchdog_rt_share(400, 950_000), None);
+        assert_eq!(watchdog_rt_share(1, -5), None);
+    }
+
+    fn refusal(asked: i64, top_need: i64, available: i64, holders: &[(&str, i64)]) -> LabError {
+        let source = CgroupError::RtBudget {
+            rel: "faultline/mine01".into(),
+            asked_us: asked,
+            top: "faultline".into(),
+            top_need_us: top_need,
+            available_us: available,
+            root_us: 950_000,
+            holders: holders.iter().map(|(w, u)| (w.to_string(), *u)).collect(),
+        };
+        LabError::RtTime {
+            nodes: 2,
+            per_watchdog_us: 3_025,
+            source,
+        }
+    }
+
+    #[test]
+    fn a_refusal_waits_only_when_other_runs_hold_what_it_needs() {
+        // Other runs hold 400 ms; alone it would fit: wait for them.
+        let e = refusal(
+            790_400,
+            1_190_400,
+            950_000,
+            &[("faultline/ab12cd", 400_000)],
+        );
+        assert_eq!(
+            e.rt_held_by_other_runs().as_deref(),
+            Some("faultline/ab12cd 400000 µs")
+        );
+        // More than the host has even alone: refuse at once.
+        let e = refusal(
+            1_595_000,
+            1_995_000,
+            950_000,
+            &[("faultline/ab12cd", 400_000)],
+        );
+        assert_eq!(e.rt_held_by_other_runs(), None);
+        // Held outside faultline (another program's group), or by a group
+        // that is not a run: nothing to wait for.
+        let e = refusal(790_400, 790_400, 650_000, &[("other", 300_000)]);
+        assert_eq!(e.rt_held_by_other_runs(), None);
+        let e = refusal(
+            790_400,
+            1_190_400,
+            950_000,
+            &[("faultline/fltest-x", 400_000)],
+        );
+        assert_eq!(e.rt_held_by_other_runs(), None);
+    }
+}

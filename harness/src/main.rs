@@ -671,7 +671,11 @@ fn cmd_cleanup(dry_run: bool) -> i32 {
             println!("nothing of faultline is left on this host");
         }
         for l in &found {
-            println!("would remove {l}");
+            if l.in_use() {
+                println!("would leave alone: {l}");
+            } else {
+                println!("would remove {l}");
+            }
         }
         return exit::PASS;
     }
@@ -683,7 +687,7 @@ fn cmd_cleanup(dry_run: bool) -> i32 {
         }
     };
     for l in &found {
-        if l.live_harness.is_some() {
+        if l.in_use() {
             println!("left alone: {l}");
         } else {
             println!("removed {l}");

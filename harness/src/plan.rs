@@ -495,6 +495,13 @@ pub enum CheckSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         node: Option<String>,
     },
+    /// Every start of the node's (or every node's) watchdog ran
+    /// SCHED_FIFO, as it read back from the kernel.
+    WatchdogRealtime {
+        /// One node, or every node when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+    },
     /// After the first fault's onset, the group came online on exactly one
     /// node other than the faulted one within `within`.
     FailoverWithin {
@@ -604,6 +611,7 @@ impl CheckSpec {
             CheckSpec::DetectedWithin { .. }
             | CheckSpec::RecoveryAction { .. }
             | CheckSpec::NoDetection { .. }
+            | CheckSpec::WatchdogRealtime { .. }
             | CheckSpec::Events { .. }
             | CheckSpec::Quorum { .. }
             | CheckSpec::ServiceReady { .. }
@@ -618,7 +626,9 @@ impl CheckSpec {
             CheckSpec::DetectedWithin { node, .. }
             | CheckSpec::RecoveryAction { node, .. }
             | CheckSpec::ServiceReady { node, .. } => Some(node),
-            CheckSpec::NoDetection { node } | CheckSpec::Events { node, .. } => node.as_deref(),
+            CheckSpec::NoDetection { node }
+            | CheckSpec::WatchdogRealtime { node }
+            | CheckSpec::Events { node, .. } => node.as_deref(),
             CheckSpec::GroupState { node, .. } => node.as_deref(),
             CheckSpec::EventText { node, .. } | CheckSpec::EventSequence { node, .. } => Some(node),
             CheckSpec::FailoverWithin { .. }

@@ -38,6 +38,10 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// How long a failed lab build waits for the signal that may have caused it
 /// (Ctrl-C reaches the build's `ip` children too).
 const SIGNAL_GRACE: Duration = Duration::from_millis(200);
+/// How long a run waits for RT time that other live runs hold.
+const RT_WAIT: Duration = Duration::from_secs(60);
+/// How often it asks again meanwhile.
+const RT_RETRY: Duration = Duration::from_secs(1);
 
 /// What a run needs besides the plan.
 #[derive(Debug, Clone)]
@@ -95,14 +99,37 @@ pub fn run_scenario(
         Some(dir) => Some(out::claim(dir, &format!("pid {pid}"))?),
         None => None,
     };
-    let built = Instant::now();
-    let lab = match Lab::build(host, plan, opts.out.as_deref()) {
-        Ok(lab) => lab,
-        Err(e) => {
-            if let Ok(sig) = signals.recv_timeout(SIGNAL_GRACE) {
-                return Err(RunError::Interrupted(sig));
+    let mut built = Instant::now();
+    let waiting_since = Instant::now();
+    let mut noted = false;
+    let lab = loop {
+        match Lab::build(host.clone(), plan, opts.out.as_deref()) {
+            Ok(lab) => break lab,
+            Err(e) => {
+                if let Ok(sig) = signals.recv_timeout(SIGNAL_GRACE) {
+                    return Err(RunError::Interrupted(sig));
+                }
+                // Other runs hold the RT time this one needs: they give it
+                // back when they end, so wait for them (a while, and
+                // interruptibly) before refusing.
+                match e.rt_held_by_other_runs() {
+                    Some(who) if waiting_since.elapsed() < RT_WAIT => {
+                        if !noted {
+                            term.line(&format!(
+                                "            waiting up to {} s for RT time held by other \
+                                 runs: {who}",
+                                RT_WAIT.as_secs()
+                            ));
+                            noted = true;
+                        }
+                        if let Ok(sig) = signals.recv_timeout(RT_RETRY) {
+                            return Err(RunError::Interrupted(sig));
+                        }
+                        built = Instant::now();
+                    }
+                    _ => return Err(e.into()),
+                }
             }
-            return Err(e.into());
         }
     };
     let build_ms = built.elapsed().as_millis();
@@ -122,11 +149,15 @@ pub fn run_scenario(
         topology: lab.topology.clone(),
     }));
     sink.push(note(format!(
-        "lab {} up in {build_ms} ms: {} node(s), namespaces fl-{}-*, cgroups faultline/{}",
+        "lab {} up in {build_ms} ms: {} node(s), namespaces fl-{}-*, cgroups faultline/{}{}",
         lab.id,
         lab.nodes.len(),
         lab.id,
-        lab.id
+        lab.id,
+        match lab.watchdog_rt_us() {
+            0 => String::new(),
+            us => format!(", {us} µs/s of RT time per watchdog"),
+        }
     )));
     let (tx, rx) = crossbeam_channel::unbounded();
     // Past this point a failure still ends the trace file with its reason.

@@ -114,4 +114,41 @@ pub enum CgroupError {
         /// The version it needs, `v1` or `v2`.
         needs: &'static str,
     },
+    /// The host's RT budget cannot cover a grant: the root's
+    /// `cpu.rt_runtime_us`, less what other top-level groups hold, is less
+    /// than the top group of the path would need.
+    #[error(
+        "not enough RT time for {asked_us} µs per second to {rel}: {top} would need \
+         {top_need_us} µs, but the host's budget ({root_us} µs at the root's \
+         cpu.rt_runtime_us) leaves it {available_us} µs; held: {}",
+        describe_holders(holders)
+    )]
+    RtBudget {
+        /// The group asked for.
+        rel: PathBuf,
+        /// What was asked for it, per period.
+        asked_us: i64,
+        /// The group below the root on its path (like `faultline`).
+        top: PathBuf,
+        /// What that group would need to hold.
+        top_need_us: i64,
+        /// What the root leaves for it.
+        available_us: i64,
+        /// The root's value.
+        root_us: i64,
+        /// Who holds RT time: the root's other children and the top
+        /// group's children (other runs), with their µs.
+        holders: Vec<(String, i64)>,
+    },
+}
+
+fn describe_holders(holders: &[(String, i64)]) -> String {
+    if holders.is_empty() {
+        return "nothing".into();
+    }
+    holders
+        .iter()
+        .map(|(who, us)| format!("{who} {us} µs"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

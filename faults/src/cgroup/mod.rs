@@ -251,7 +251,9 @@ impl CgroupHost {
 
     /// Grants `leaf_us` of RT time per period to the group at `rel_leaf`, so
     /// SCHED_FIFO works in it, where the host has `cpu.rt_runtime_us`; a
-    /// no-op elsewhere. Raises ancestors as needed and writes top-down.
+    /// no-op elsewhere. Raises ancestors as needed and writes top-down,
+    /// under the host-wide RT lock; [`CgroupError::RtBudget`] when the
+    /// host's budget cannot cover it (see `rt.rs`).
     pub fn grant_rt_runtime(&self, rel_leaf: &Path, leaf_us: u64) -> Result<(), CgroupError> {
         match self.rt_root() {
             Some(root) => rt::grant(root, rel_leaf, leaf_us),
@@ -259,13 +261,33 @@ impl CgroupHost {
         }
     }
 
-    /// Takes back the RT time of the group at `rel_leaf` (0 µs), where the
-    /// host has `cpu.rt_runtime_us`; a no-op elsewhere. Its RT tasks must
-    /// have ended.
+    /// Takes back the RT time of the group at `rel_leaf` (0 µs) and lowers
+    /// its ancestors to what their children still hold, where the host has
+    /// `cpu.rt_runtime_us`; a no-op elsewhere. Its RT tasks must have ended.
     pub fn release_rt_runtime(&self, rel_leaf: &Path) -> Result<(), CgroupError> {
         match self.rt_root() {
             Some(root) => rt::release(root, rel_leaf),
             None => Ok(()),
+        }
+    }
+
+    /// Lowers the RT time of the group at `rel` and its ancestors to what
+    /// their children hold (after a child group was removed), where the
+    /// host has `cpu.rt_runtime_us`; a no-op elsewhere.
+    pub fn trim_rt_runtime(&self, rel: &Path) -> Result<(), CgroupError> {
+        match self.rt_root() {
+            Some(root) => rt::trim(root, rel),
+            None => Ok(()),
+        }
+    }
+
+    /// The host's RT budget, where it has `cpu.rt_runtime_us`: the root's
+    /// value and what its child groups do not hold (µs per period). A
+    /// negative root (-1) means unlimited.
+    pub fn rt_budget(&self) -> Result<Option<(i64, i64)>, CgroupError> {
+        match self.rt_root() {
+            Some(root) => rt::budget(root).map(Some),
+            None => Ok(None),
         }
     }
 

@@ -250,6 +250,117 @@ fn rt_grant_raises_ancestors_by_their_other_children() {
     ));
 }
 
+/// A fake cpu hierarchy: the root at 950000 and `(rel, value)` groups.
+fn fake_rt(dir: &Path, groups: &[(&str, &str)]) -> (CgroupHost, PathBuf) {
+    let host = fake_hybrid(dir);
+    let cpu = dir.join("cpu");
+    touch(&cpu.join("cpu.rt_runtime_us"), "950000");
+    for (rel, v) in groups {
+        touch(&cpu.join(rel).join("cpu.rt_runtime_us"), v);
+    }
+    (host, cpu)
+}
+
+fn rt_of(cpu: &Path, rel: &str) -> String {
+    fs::read_to_string(cpu.join(rel).join("cpu.rt_runtime_us")).unwrap()
+}
+
+#[test]
+fn rt_grant_refuses_what_the_root_cannot_cover_naming_the_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, cpu) = fake_rt(
+        dir.path(),
+        &[
+            ("other", "300000"),
+            ("faultline", "600000"),
+            ("faultline/r1", "600000"),
+            ("faultline/r2", "0"),
+            ("faultline/r2/w", "0"),
+        ],
+    );
+    // 50000 fits exactly: 300000 + 650000 = 950000.
+    host.grant_rt_runtime(Path::new("faultline/r2/w"), 50_000)
+        .unwrap();
+    assert_eq!(rt_of(&cpu, "faultline"), "650000");
+    assert_eq!(host.rt_budget().unwrap(), Some((950_000, 0)));
+    let e = host
+        .grant_rt_runtime(Path::new("faultline/r2/w"), 50_001)
+        .unwrap_err();
+    assert!(matches!(e, CgroupError::RtBudget { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "not enough RT time for 50001 µs per second to faultline/r2/w: faultline would \
+         need 650001 µs, but the host's budget (950000 µs at the root's cpu.rt_runtime_us) \
+         leaves it 650000 µs; held: faultline/r1 600000 µs, faultline/r2 50000 µs, \
+         other 300000 µs"
+    );
+    // Nothing was written.
+    assert_eq!(rt_of(&cpu, "faultline/r2/w"), "50000");
+    assert_eq!(rt_of(&cpu, "faultline"), "650000");
+}
+
+#[test]
+fn rt_release_and_trim_lower_ancestors_to_what_their_children_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, cpu) = fake_rt(
+        dir.path(),
+        &[
+            ("faultline", "0"),
+            ("faultline/r", "0"),
+            ("faultline/r/a", "0"),
+            ("faultline/r/b", "0"),
+            ("faultline/s", "0"),
+            ("faultline/s/a", "0"),
+        ],
+    );
+    host.grant_rt_runtime(Path::new("faultline/r/a"), 300_000)
+        .unwrap();
+    host.grant_rt_runtime(Path::new("faultline/r/b"), 5_000)
+        .unwrap();
+    host.grant_rt_runtime(Path::new("faultline/s/a"), 5_000)
+        .unwrap();
+    assert_eq!(rt_of(&cpu, "faultline/r"), "305000");
+    assert_eq!(rt_of(&cpu, "faultline"), "310000");
+    host.release_rt_runtime(Path::new("faultline/r/a")).unwrap();
+    assert_eq!(rt_of(&cpu, "faultline/r/a"), "0");
+    assert_eq!(rt_of(&cpu, "faultline/r"), "5000");
+    assert_eq!(rt_of(&cpu, "faultline"), "10000");
+    assert_eq!(rt_of(&cpu, "."), "950000", "the root is never written");
+    // Run r's groups are removed; trimming the parent gives back its time.
+    fs::remove_dir_all(cpu.join("faultline/r")).unwrap();
+    host.trim_rt_runtime(Path::new("faultline")).unwrap();
+    assert_eq!(rt_of(&cpu, "faultline"), "5000");
+    // A missing leaf releases nothing and is no error.
+    host.release_rt_runtime(Path::new("faultline/r/a")).unwrap();
+    host.trim_rt_runtime(Path::new("faultline/r")).unwrap();
+}
+
+#[test]
+fn rt_grants_from_many_threads_add_up_under_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut groups = vec![("faultline".to_string(), "0".to_string())];
+    for i in 0..16 {
+        groups.push((format!("faultline/r{i}"), "0".into()));
+        groups.push((format!("faultline/r{i}/w"), "0".into()));
+    }
+    let refs: Vec<(&str, &str)> = groups
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let (host, cpu) = fake_rt(dir.path(), &refs);
+    std::thread::scope(|s| {
+        for i in 0..16 {
+            let host = &host;
+            s.spawn(move || {
+                let rel = PathBuf::from(format!("faultline/r{i}/w"));
+                host.grant_rt_runtime(&rel, 1_000 + i).unwrap();
+            });
+        }
+    });
+    let want: u64 = (0..16).map(|i| 1_000 + i).sum();
+    assert_eq!(rt_of(&cpu, "faultline"), want.to_string());
+}
+
 #[test]
 fn rt_grant_is_a_no_op_without_rt_group_scheduling() {
     let dir = tempfile::tempdir().unwrap();
@@ -385,8 +496,40 @@ fn root_grant_rt_runtime_lets_sched_fifo_run_in_the_leaf() {
                 .unwrap()
         };
         assert_ne!(chrt(), ExitStatus::Code(0), "SCHED_FIFO before any grant");
+        // More than the host has: refused, naming the numbers.
+        let e = host.grant_rt_runtime(leaf.rel(), 2_000_000).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("not enough RT time for 2000000 µs"),
+            "{e}"
+        );
+        assert_eq!(host.rt_runtime(leaf.rel()).unwrap(), Some(0));
         host.grant_rt_runtime(leaf.rel(), 10_000).unwrap();
         assert_eq!(chrt(), ExitStatus::Code(0));
+        assert_eq!(host.rt_runtime(group.rel()).unwrap(), Some(10_000));
+        host.release_rt_runtime(leaf.rel()).unwrap();
+        assert_eq!(host.rt_runtime(leaf.rel()).unwrap(), Some(0));
+        assert_eq!(host.rt_runtime(group.rel()).unwrap(), Some(0));
+        // The shared parent holds exactly what its children (other runs,
+        // live on this host) hold: read under the same lock.
+        let root = Path::new("/sys/fs/cgroup/cpu");
+        let _lock = super::rt::lock(root).unwrap();
+        let parent = root.join("faultline");
+        let children: i64 = walk::child_dirs(&parent)
+            .unwrap()
+            .iter()
+            .map(|c| {
+                fs::read_to_string(c.join("cpu.rt_runtime_us"))
+                    .unwrap()
+                    .trim()
+                    .parse::<i64>()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(
+            host.rt_runtime(Path::new("faultline")).unwrap(),
+            Some(children)
+        );
     });
 }
 

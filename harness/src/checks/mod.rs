@@ -7,6 +7,7 @@ mod detection;
 mod eventlog;
 pub mod groups;
 mod membership;
+mod realtime;
 mod recovery;
 mod service;
 mod wire;
@@ -20,6 +21,7 @@ use crate::trace::Trace;
 
 pub use detection::{detected_within, no_detection};
 pub use membership::{events, quorum};
+pub use realtime::watchdog_realtime;
 pub use recovery::recovery_action;
 pub use service::service_ready;
 pub use wire::{client_downtime, no_ip_conflict};
@@ -142,6 +144,7 @@ pub fn run_check(spec: &CheckSpec, trace: &Trace) -> CheckResult {
         CheckSpec::DetectedWithin { node, slack } => detected_within(spec, trace, node, *slack),
         CheckSpec::RecoveryAction { node, action } => recovery_action(spec, trace, node, *action),
         CheckSpec::NoDetection { node } => no_detection(spec, trace, node.as_deref()),
+        CheckSpec::WatchdogRealtime { node } => watchdog_realtime(spec, trace, node.as_deref()),
         CheckSpec::FailoverWithin { group, within } => {
             groups::failover_within(spec, trace, group, *within)
         }

@@ -17,8 +17,18 @@ use faultline_agent::events::{EventKind, RecoveryAction};
 use crate::plan::ScenarioPlan;
 use crate::trace::{FaultPhase, FaultRecord, NoteRecord, Record};
 
-/// How long every node has to come up (watchdog armed, groups online).
+/// How long every node has to come up (watchdog armed, groups online),
+/// plus [`STARTUP_PER_NODE`] for each node.
 pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// More start-up time per node: three processes each, all starting at
+/// once on a host with few CPUs (128 nodes armed in about 3 s on 2 loaded
+/// vCPUs, release build).
+pub(crate) const STARTUP_PER_NODE: Duration = Duration::from_millis(100);
+
+/// The start-up deadline of a scenario with `nodes` nodes.
+pub(crate) fn startup_timeout(nodes: usize) -> Duration {
+    STARTUP_TIMEOUT + STARTUP_PER_NODE * u32::try_from(nodes).unwrap_or(u32::MAX)
+}
 
 /// One input, stamped by the shell with the time it was taken.
 #[derive(Debug)]
@@ -156,7 +166,7 @@ impl<'p> Timeline<'p> {
         let tl = Timeline {
             plan,
             phase: Phase::Starting {
-                deadline: now.saturating_add(ns(STARTUP_TIMEOUT)),
+                deadline: now.saturating_add(ns(startup_timeout(plan.nodes.len()))),
                 up: BTreeSet::new(),
                 online: BTreeSet::new(),
             },
@@ -491,7 +501,7 @@ impl<'p> Timeline<'p> {
         format!(
             "{} within {} s; see agent.log and cluster.log in the nodes' folders",
             why.join(" and "),
-            STARTUP_TIMEOUT.as_secs()
+            startup_timeout(self.plan.nodes.len()).as_secs_f64()
         )
     }
 }

@@ -130,7 +130,8 @@ fn start_up_powers_every_node_on_and_starts_once_every_watchdog_is_armed() {
         actions(&outs),
         vec![Action::PowerOn("n1".into()), Action::PowerOn("n2".into())]
     );
-    assert_eq!(tl.next_deadline(), Some(T_BEGIN + 10_000 * MS));
+    // 10 s, plus 100 ms for each of the two nodes.
+    assert_eq!(tl.next_deadline(), Some(T_BEGIN + 10_200 * MS));
     let outs = tl.step(Input::Record(&event("n1", EventKind::WatchdogArmed)), T0);
     assert!(outs.is_empty(), "{outs:?}");
     let outs = tl.step(Input::Record(&event("n2", EventKind::ServiceStarted)), T0);
@@ -177,14 +178,15 @@ fn start_up_timeout_stops_the_run_naming_who_is_missing_and_skips_every_fault() 
     let plan = plan();
     let (mut tl, _) = Timeline::begin(&plan, T_BEGIN);
     tl.step(Input::Record(&event("n1", EventKind::WatchdogArmed)), T0);
-    let outs = tl.step(Input::Tick, T_BEGIN + 9_999 * MS);
+    let outs = tl.step(Input::Tick, T_BEGIN + 10_199 * MS);
     assert!(outs.is_empty(), "{outs:?}");
-    let outs = tl.step(Input::Tick, T_BEGIN + 10_000 * MS);
+    let outs = tl.step(Input::Tick, T_BEGIN + 10_200 * MS);
     let acts = actions(&outs);
     let Some(Action::Stop(Outcome::Failed(why))) = acts.last() else {
         panic!("{outs:?}")
     };
     assert!(why.contains("node(s) n2 did not come up"), "{why}");
+    assert!(why.contains("within 10.2 s"), "{why}");
     assert!(!why.contains("n1"), "{why}");
     assert_eq!(skipped(&outs).len(), 2, "{outs:?}");
     assert!(tl.stopped());

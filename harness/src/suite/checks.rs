@@ -37,6 +37,7 @@ pub static CHECKS: &[&CheckDef] = &[
     &DETECTED_WITHIN,
     &RECOVERY_ACTION,
     &NO_DETECTION,
+    &WATCHDOG_REALTIME,
     &FAILOVER_WITHIN,
     &NO_IP_CONFLICT,
     &GROUP_STATE,
@@ -55,6 +56,7 @@ impl CheckSpec {
             CheckSpec::DetectedWithin { .. } => &DETECTED_WITHIN,
             CheckSpec::RecoveryAction { .. } => &RECOVERY_ACTION,
             CheckSpec::NoDetection { .. } => &NO_DETECTION,
+            CheckSpec::WatchdogRealtime { .. } => &WATCHDOG_REALTIME,
             CheckSpec::FailoverWithin { .. } => &FAILOVER_WITHIN,
             CheckSpec::NoIpConflict { .. } => &NO_IP_CONFLICT,
             CheckSpec::GroupState { .. } => &GROUP_STATE,
@@ -115,6 +117,18 @@ static NO_DETECTION: CheckDef = CheckDef {
     example: "{ kind: no_detection, node: n2 }",
     parse: |p| {
         Some(CheckSpec::NoDetection {
+            node: p.node("node")?,
+        })
+    },
+};
+
+static WATCHDOG_REALTIME: CheckDef = CheckDef {
+    name: "watchdog_realtime",
+    doc: "every start of the node's (or every node's) watchdog ran SCHED_FIFO",
+    keys: &["node"],
+    example: "{ kind: watchdog_realtime, node: n1 }",
+    parse: |p| {
+        Some(CheckSpec::WatchdogRealtime {
             node: p.node("node")?,
         })
     },

@@ -12,5 +12,6 @@ mod root_faults_svc;
 mod root_lab;
 mod root_observe;
 mod root_runs;
+mod root_scale;
 mod suites;
 mod support;
