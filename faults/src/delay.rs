@@ -253,17 +253,9 @@ impl QueueChain {
     }
 
     fn ipt(&self, args: &[&str]) -> Result<String, NetError> {
-        let mut full = vec![
-            "netns",
-            "exec",
-            self.ns.name(),
-            "iptables",
-            "-w",
-            "-t",
-            "mangle",
-        ];
+        let mut full = vec!["-w", "-t", "mangle"];
         full.extend_from_slice(args);
-        crate::netns::ip(&full)
+        self.ns.run("iptables", &full)
     }
 
     /// Creates the chain and its rules, then the jump to it (so nothing is

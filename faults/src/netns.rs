@@ -6,8 +6,10 @@
 //! ([`faultline_sys::rtnl`]) from a socket opened inside it.
 //!
 //! It must not build topologies: bridges and addresses are the harness's
-//! business, through [`NetNs::rtnl`]. [`NetNs::ip`] runs `ip -n NAME` for
-//! tests (an independent witness) and for tools netlink does not replace.
+//! business, through [`NetNs::rtnl`]. Tools netlink does not replace (`nft`,
+//! `iptables`) run through [`NetNs::run`], entering the namespace in the
+//! child. [`NetNs::ip`] runs `ip -n NAME` for tests only (an independent
+//! witness): nothing on a run's path starts `ip`.
 
 use crate::process::{run, SpawnError};
 use faultline_sys::rtnl::{LinkChange, Request, Rtnl, RtnlError};
@@ -194,6 +196,13 @@ impl NetNs {
         Path::new(NETNS_DIR).join(&self.name)
     }
 
+    /// Runs `program args...` inside the namespace (the child enters it
+    /// before exec: no `ip netns exec`) and returns its stdout.
+    pub fn run(&self, program: &str, args: &[&str]) -> Result<String, NetError> {
+        let command = format!("{program} {} (in {})", args.join(" "), self.name);
+        checked(command, crate::process::run_in(&self.path(), program, args))
+    }
+
     /// Runs `ip -n NAME args...` and returns its stdout.
     pub fn ip(&self, args: &[&str]) -> Result<String, NetError> {
         let mut full = vec!["-n", self.name.as_str()];
@@ -354,7 +363,15 @@ pub fn ip(args: &[&str]) -> Result<String, NetError> {
         .chain(args.iter().copied())
         .collect::<Vec<_>>()
         .join(" ");
-    let out = run("ip", args).map_err(|source| NetError::Spawn {
+    checked(command, run("ip", args))
+}
+
+/// The stdout of a finished command, or why it failed.
+fn checked(
+    command: String,
+    out: Result<crate::process::Output, SpawnError>,
+) -> Result<String, NetError> {
+    let out = out.map_err(|source| NetError::Spawn {
         command: command.clone(),
         source,
     })?;

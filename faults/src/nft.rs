@@ -3,13 +3,13 @@
 //! its rules' counters back, and delete it. Issue 9 may move this onto
 //! netlink; callers see only [`Table`].
 //!
-//! It runs `nft` inside the namespace it is given (`ip netns exec`), one
+//! It runs `nft` inside the namespace it is given (entered by the child before exec), one
 //! table per fault, so deleting a fault's rules is deleting its table. It
 //! must not touch the host's own ruleset or a table it did not create.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::netns::{self, NetError, NetNs};
+use crate::netns::{NetError, NetNs};
 
 /// One nftables table of a fault, in a namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,9 +40,7 @@ pub fn unique_table_name(what: &str) -> String {
 
 /// Runs `nft args...` inside `ns` and returns its stdout.
 pub fn nft(ns: &NetNs, args: &[&str]) -> Result<String, NetError> {
-    let mut full = vec!["netns", "exec", ns.name(), "nft"];
-    full.extend_from_slice(args);
-    netns::ip(&full)
+    ns.run("nft", args)
 }
 
 impl Table {

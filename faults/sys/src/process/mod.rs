@@ -374,7 +374,17 @@ pub struct Output {
 /// session: a Ctrl-C at the terminal reaches only the caller, which decides
 /// (a lab build or teardown is never cut short by a killed `ip`).
 pub fn run(program: &str, args: &[&str]) -> Result<Output, SpawnError> {
-    let spawn = Spawn::new(program).args(args).new_session();
+    run_spawn(Spawn::new(program).args(args))
+}
+
+/// [`run`] inside the network namespace file `netns` (entered by the
+/// child before exec, so no `ip netns exec` is needed).
+pub fn run_in(netns: &Path, program: &str, args: &[&str]) -> Result<Output, SpawnError> {
+    run_spawn(Spawn::new(program).args(args).netns(netns))
+}
+
+fn run_spawn(spawn: Spawn) -> Result<Output, SpawnError> {
+    let spawn = spawn.new_session();
     let mut child = spawn.launch(Stdio::piped(), Stdio::piped(), true)?;
     let pid = child.id() as i32;
     let exit = Reaper::global().watch(pid);
