@@ -141,8 +141,8 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Fail, "{}", r.detail);
         assert!(
             r.detail.contains(
-                "`n2`: its watchdog (pid 100) started at +0.001 s is not SCHED_FIFO \
-                 (asked for priority 50"
+                "`n2`: its watchdog (pid 100) started at +0.001 s runs `other`, not \
+                 SCHED_FIFO (asked for priority 50"
             ),
             "{}",
             r.detail
