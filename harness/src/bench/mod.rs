@@ -206,7 +206,7 @@ pub struct Ran {
 /// Runs `trials` in order. `signals` reaches the runner (it cuts the
 /// current trial short and tears it down); `stop` ends the bench once the
 /// current trial has ended and been torn down (that trial is left out:
-/// a terminal's Ctrl-C reached its helpers too). `done` sees each sample as it
+/// the signal cut it short). `done` sees each sample as it
 /// comes, with the samples so far.
 pub fn run(
     host: &CgroupHost,
