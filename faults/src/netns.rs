@@ -160,6 +160,41 @@ impl NetNs {
         }
     }
 
+    /// Writes each `(key, value)` under `/proc/sys/` as seen from inside
+    /// the namespace (a scratch thread enters it: `/proc/sys/net` is the
+    /// namespace of the task that opens it). A key whose file does not
+    /// exist (its module is not loaded) is skipped; returns the keys
+    /// written.
+    pub fn set_sysctls(&self, pairs: &[(&str, &str)]) -> Result<Vec<String>, NetError> {
+        let path = self.path();
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let step = |source| NetError::Namespace {
+            step: "set sysctls in",
+            name: self.name.clone(),
+            source,
+        };
+        std::thread::spawn(move || -> io::Result<Vec<String>> {
+            faultline_sys::netns::enter(&path).map_err(io::Error::other)?;
+            let mut written = Vec::new();
+            for (key, value) in pairs {
+                let file = Path::new("/proc/sys").join(key.replace('.', "/"));
+                if !file.exists() {
+                    continue;
+                }
+                fs::write(&file, &value)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
+                written.push(key);
+            }
+            Ok(written)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("thread panicked")))
+        .map_err(step)
+    }
+
     /// A netlink socket inside the namespace (opened from a scratch thread).
     pub fn rtnl(&self) -> Result<Rtnl, NetError> {
         Rtnl::open_in(&self.path()).map_err(|e| self.rtnl_err(e))

@@ -27,6 +27,14 @@ use crate::plan::{NodePlan, NodeSettings, ScenarioPlan, WatchdogPriority};
 use crate::topology::{self, Network, NodeIndex, APP_PORT, CLUSTER_PORT, NETWORKS, PREFIX_LEN};
 use crate::trace::TopologyNode;
 
+/// The switch namespace's bridges skip the IP, IPv6 and ARP netfilter
+/// hooks (`br_netfilter`'s per-namespace switches, on by default).
+pub const BRIDGE_NETFILTER_OFF: [(&str, &str); 3] = [
+    ("net.bridge.bridge-nf-call-iptables", "0"),
+    ("net.bridge.bridge-nf-call-ip6tables", "0"),
+    ("net.bridge.bridge-nf-call-arptables", "0"),
+];
+
 /// Where runs register themselves.
 pub const RUN_ROOT: &str = "/run/faultline";
 /// The cgroup folder every run lives under.
@@ -394,6 +402,12 @@ impl Lab {
 
         let (switch, mut sw) = NetNs::create_bare(self.switch.name())?;
         self.switch = switch;
+        // The switch is a plain L2 switch: where the host has br_netfilter,
+        // a new namespace's bridges hand every frame to its IPv4, IPv6 and
+        // ARP netfilter hooks (and conntrack, if anything asks for it).
+        // The network faults filter in the bridge family, which needs none
+        // of that.
+        self.switch.set_sysctls(&BRIDGE_NETFILTER_OFF)?;
         let mut reqs = vec![lo_up()];
         reqs.extend(
             NETWORKS

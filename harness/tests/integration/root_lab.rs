@@ -95,6 +95,19 @@ fn root_lab_built_by_netlink_is_what_ip_sees_and_teardown_leaves_nothing() {
             let br = link(&sw, &net.bridge());
             assert!(flags(&br).contains(&"UP"), "{br}");
         }
+        // Where the host has br_netfilter, the switch's bridges are plain
+        // L2 switches all the same (a new namespace would default to 1).
+        if std::path::Path::new("/proc/sys/net/bridge").exists() {
+            for (key, _) in faultline::lab::BRIDGE_NETFILTER_OFF {
+                let out = std::process::Command::new("ip")
+                    .args(["netns", "exec", &sw, "cat"])
+                    .arg(format!("/proc/sys/{}", key.replace('.', "/")))
+                    .output()
+                    .unwrap();
+                let value = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                assert_eq!(value, "0", "{key} in {sw}");
+            }
+        }
         for (i, node) in ["n1", "n2", "n3"].into_iter().enumerate() {
             let index = NodeIndex::new(i).unwrap();
             let ns = format!("fl-{id}-{node}");
