@@ -5,7 +5,8 @@
 //! stopped with it, seed 001).
 //!
 //! It kills the processes of the service cgroup only; it must not touch
-//! the watchdog or the supervisor.
+//! the watchdog or the supervisor. The signalling and its read-back
+//! ([`end_service`]) serve the stop fault too (`stop.rs`, SIGTERM).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
@@ -34,107 +35,143 @@ pub(crate) fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-impl Crash {
-    fn not_in_effect(&self, found: String) -> FaultError {
-        FaultError::NotInEffect {
-            fault: self.describe(),
-            found,
-        }
-    }
-}
-
 impl Fault for Crash {
     fn describe(&self) -> String {
         format!("crash (SIGKILL) {}", self.service.rel().display())
     }
 
     fn inject(&self) -> Result<Box<dyn FaultGuard>, FaultError> {
-        let requested_ns = monotonic_ns();
-        let pids = self.service.pids()?;
-        if pids.is_empty() {
-            return Err(self.not_in_effect("no process in the service cgroup".into()));
-        }
-        let mut killed = Vec::new();
-        for pid in &pids {
-            // A pidfd first: the kill and the read-back then name this
-            // process even if its pid is reused at once.
-            let Ok(fd) = pidfd_open(*pid) else { continue };
-            // SAFETY: pidfd_send_signal on our own pidfd, no siginfo.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd.as_raw_fd(),
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            };
-            if rc == 0 {
-                killed.push((*pid, fd));
-            }
-        }
-        if killed.is_empty() {
-            return Err(self.not_in_effect(format!("none of {pids:?} could be killed")));
-        }
-        let mut gone = Vec::new();
-        for (pid, fd) in &killed {
-            let mut p = libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let rc = unsafe { libc::poll(&mut p, 1, GONE_WITHIN.as_millis() as i32) };
-            if rc != 1 {
-                return Err(self.not_in_effect(format!(
-                    "service pid {pid} still running {GONE_WITHIN:?} after SIGKILL"
-                )));
-            }
-            gone.push(pid.to_string());
-        }
-        let confirmed_ns = monotonic_ns();
-        Ok(Box::new(CrashGuard {
-            service: self.service.clone(),
-            killed: killed.iter().map(|(p, _)| *p).collect(),
-            onset: Onset {
-                requested_ns,
-                confirmed_ns,
-                evidence: format!(
-                    "SIGKILL to service pid {}: pidfd readable (exited) after {:.1} ms",
-                    gone.join(", "),
-                    (confirmed_ns - requested_ns) as f64 / 1e6
-                ),
-            },
-        }))
+        end_service(&self.describe(), &self.service, &CRASH)
     }
 }
 
-/// A crash already happened; healing only reads back what followed.
+/// How a service is ended: the signal, how long its processes may take to
+/// be seen gone, and how healing reads back what followed.
 #[derive(Debug)]
-struct CrashGuard {
+pub(crate) struct Ending {
+    pub(crate) signal: i32,
+    pub(crate) name: &'static str,
+    pub(crate) within: Duration,
+    /// Healing found no new process in the service cgroup.
+    pub(crate) none_after: &'static str,
+    /// Healing found these new processes (pids follow).
+    pub(crate) new_after: &'static str,
+}
+
+/// SIGKILL: the supervisor restarts the service (7031).
+const CRASH: Ending = Ending {
+    signal: libc::SIGKILL,
+    name: "SIGKILL",
+    within: GONE_WITHIN,
+    none_after: "service cgroup holds no new process: not restarted yet",
+    new_after: "service restarted",
+};
+
+/// Signals every process of `service` through a pidfd (the signal and the
+/// read-back then name this process even if its pid is reused at once)
+/// and waits for each pidfd to say it exited.
+pub(crate) fn end_service(
+    fault: &str,
+    service: &Cgroup,
+    how: &'static Ending,
+) -> Result<Box<dyn FaultGuard>, FaultError> {
+    let not_in_effect = |found: String| FaultError::NotInEffect {
+        fault: fault.to_string(),
+        found,
+    };
+    let requested_ns = monotonic_ns();
+    let pids = service.pids()?;
+    if pids.is_empty() {
+        return Err(not_in_effect("no process in the service cgroup".into()));
+    }
+    let mut signalled = Vec::new();
+    for pid in &pids {
+        let Ok(fd) = pidfd_open(*pid) else { continue };
+        // SAFETY: pidfd_send_signal on our own pidfd, no siginfo.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                how.signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if rc == 0 {
+            signalled.push((*pid, fd));
+        }
+    }
+    if signalled.is_empty() {
+        return Err(not_in_effect(format!(
+            "none of {pids:?} could be sent {}",
+            how.name
+        )));
+    }
+    for (pid, fd) in &signalled {
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut p, 1, how.within.as_millis() as i32) };
+        if rc != 1 {
+            return Err(not_in_effect(format!(
+                "service pid {pid} still running {:?} after {}",
+                how.within, how.name
+            )));
+        }
+    }
+    let confirmed_ns = monotonic_ns();
+    let ended: Vec<i32> = signalled.iter().map(|(p, _)| *p).collect();
+    let list: Vec<String> = ended.iter().map(i32::to_string).collect();
+    Ok(Box::new(EndedGuard {
+        service: service.clone(),
+        ended,
+        how,
+        onset: Onset {
+            requested_ns,
+            confirmed_ns,
+            evidence: format!(
+                "{} to service pid {}: pidfd readable (exited) after {:.1} ms",
+                how.name,
+                list.join(", "),
+                (confirmed_ns - requested_ns) as f64 / 1e6
+            ),
+        },
+    }))
+}
+
+/// The service was ended; nothing heals that, so healing only reads back
+/// what followed.
+#[derive(Debug)]
+struct EndedGuard {
     service: Cgroup,
-    killed: Vec<i32>,
+    ended: Vec<i32>,
+    how: &'static Ending,
     onset: Onset,
 }
 
-impl FaultGuard for CrashGuard {
+impl FaultGuard for EndedGuard {
     fn onset(&self) -> &Onset {
         &self.onset
     }
 
     fn heal(self: Box<Self>) -> Result<Healed, FaultError> {
         let requested_ns = monotonic_ns();
-        let now: Vec<i32> = self.service.pids()?;
-        let new: Vec<String> = now
+        let new: Vec<String> = self
+            .service
+            .pids()?
             .iter()
-            .filter(|p| !self.killed.contains(p))
+            .filter(|p| !self.ended.contains(p))
             .map(|p| p.to_string())
             .collect();
         let evidence = if new.is_empty() {
-            "service cgroup holds no new process: not restarted yet".to_string()
+            self.how.none_after.to_string()
         } else {
             format!(
-                "service restarted: pid {} in the service cgroup",
+                "{}: pid {} in the service cgroup",
+                self.how.new_after,
                 new.join(", ")
             )
         };
