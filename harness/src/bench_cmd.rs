@@ -11,7 +11,6 @@ use std::time::Instant;
 use clap::Args;
 use faultline::bench::{self, builtin, stats, BenchOptions, Report, Setting, DEFAULT_SETTING};
 use faultline::exit;
-use faultline::lab::chain;
 use faultline::plan::{ScenarioPlan, SuitePlan};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -86,36 +85,18 @@ pub fn cmd_bench(args: BenchArgs) -> i32 {
         eprintln!("error: {e}");
         return exit::INVALID_INPUT;
     }
-    let out = match args
-        .out
-        .clone()
-        .map(|o| std::path::absolute(&o).map_err(|e| (o, e)))
-        .transpose()
-    {
-        Ok(o) => o,
-        Err((o, e)) => {
-            eprintln!("error: --out {}: {e}", o.display());
-            return exit::INVALID_INPUT;
-        }
-    };
-    let agent = args.agent.clone().unwrap_or_else(super::default_agent);
-    let host = match super::preflight(&agent, std::slice::from_ref(&suite_plan)) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::HOST;
-        }
-    };
-    if let Err(e) = faultline_faults::process::set_child_subreaper() {
-        eprintln!("error: {}", chain(&e));
-        return exit::HOST;
-    }
-    let signals = match super::signal_channel() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot handle signals: {e}");
-            return exit::HOST;
-        }
+    let super::Prepared {
+        out,
+        agent,
+        host,
+        signals,
+    } = match super::prepare(
+        args.out.clone(),
+        args.agent.clone(),
+        std::slice::from_ref(&suite_plan),
+    ) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     // The first signal stops the bench after the current trial; the next
     // ones reach the runner, which cuts the trial short and tears it down.

@@ -238,6 +238,59 @@ fn preflight(agent: &Path, plans: &[SuitePlan]) -> Result<CgroupHost, String> {
     faultline::lab::host_cgroups().map_err(|e| chain(&e))
 }
 
+/// What `run` and `bench` need before their first lab.
+struct Prepared {
+    /// `--out`, absolute.
+    out: Option<PathBuf>,
+    /// The agent binary.
+    agent: PathBuf,
+    /// The host's cgroups, once preflight passed.
+    host: faultline_faults::cgroup::CgroupHost,
+    /// Signals (SIGINT, SIGTERM, SIGHUP) as they arrive.
+    signals: crossbeam_channel::Receiver<i32>,
+}
+
+/// Makes `--out` absolute (node folders are named to processes in other
+/// namespaces and compared with the paths the kernel reports, a scanner's
+/// exclusions), checks the host for `plans` (exit 3 naming what is
+/// missing), becomes the child subreaper and starts taking signals; on
+/// failure, the exit code, the reason already printed.
+fn prepare(
+    out: Option<PathBuf>,
+    agent: Option<PathBuf>,
+    plans: &[SuitePlan],
+) -> Result<Prepared, i32> {
+    let out = match out
+        .map(|o| std::path::absolute(&o).map_err(|e| (o, e)))
+        .transpose()
+    {
+        Ok(out) => out,
+        Err((o, e)) => {
+            eprintln!("error: --out {}: {e}", o.display());
+            return Err(exit::INVALID_INPUT);
+        }
+    };
+    let agent = agent.unwrap_or_else(default_agent);
+    let host = preflight(&agent, plans).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::HOST
+    })?;
+    if let Err(e) = faultline_faults::process::set_child_subreaper() {
+        eprintln!("error: {}", chain(&e));
+        return Err(exit::HOST);
+    }
+    let signals = signal_channel().map_err(|e| {
+        eprintln!("error: cannot handle signals: {e}");
+        exit::HOST
+    })?;
+    Ok(Prepared {
+        out,
+        agent,
+        host,
+        signals,
+    })
+}
+
 fn cmd_run(
     suites: &[PathBuf],
     out: Option<PathBuf>,
@@ -253,36 +306,14 @@ fn cmd_run(
         eprintln!("error: {e}");
         return exit::INVALID_INPUT;
     }
-    // Node folders are named to processes in other namespaces and compared
-    // with the paths the kernel reports (a scanner's exclusions): absolute.
-    let out = match out
-        .map(|o| std::path::absolute(&o).map_err(|e| (o, e)))
-        .transpose()
-    {
-        Ok(out) => out,
-        Err((o, e)) => {
-            eprintln!("error: --out {}: {e}", o.display());
-            return exit::INVALID_INPUT;
-        }
-    };
-    let agent = agent.unwrap_or_else(default_agent);
-    let host = match preflight(&agent, &plans) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::HOST;
-        }
-    };
-    if let Err(e) = faultline_faults::process::set_child_subreaper() {
-        eprintln!("error: {}", chain(&e));
-        return exit::HOST;
-    }
-    let signals = match signal_channel() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot handle signals: {e}");
-            return exit::HOST;
-        }
+    let Prepared {
+        out,
+        agent,
+        host,
+        signals,
+    } = match prepare(out, agent, &plans) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let mut term = Terminal::default();
     let mut results: Vec<ScenarioResult> = Vec::new();
