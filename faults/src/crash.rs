@@ -184,28 +184,32 @@ impl FaultGuard for EndedGuard {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cgroup::CgroupHost;
-    use crate::process::{Reaper, Spawn};
+    use crate::process::{ExitStatus, Reaper, Spawn};
     use crate::testutil::{is_root, unique_name};
     use std::path::Path;
 
-    #[test]
-    fn root_crash_kills_the_group_reads_it_back_and_heal_reports_no_restart() {
+    /// Ends a sleeper in a fresh cgroup with the fault `make` builds:
+    /// refused on the empty group, then the onset names `signal` and the
+    /// pid, the sleeper dies of `signal`, and the heal says `healed`.
+    pub(crate) fn root_ends_a_sleeper(
+        what: &str,
+        make: fn(Cgroup) -> Box<dyn Fault>,
+        signal: (i32, &str),
+        healed: &str,
+    ) {
         if !is_root() {
             eprintln!("skipped: needs root");
             return;
         }
         let host = CgroupHost::detect().unwrap();
-        let rel = Path::new("faultline").join(unique_name("crash"));
+        let rel = Path::new("faultline").join(unique_name(what));
         let group = host.create(&rel).unwrap();
         let result = std::panic::catch_unwind(|| {
-            let fault = Crash {
-                service: group.clone(),
-            };
-            // Nothing to kill: refused, saying so.
-            let err = fault.inject().err().expect("an empty group cannot crash");
+            let fault = make(group.clone());
+            let err = fault.inject().err().expect("an empty group is refused");
             assert!(
                 err.to_string().contains("no process in the service cgroup"),
                 "{err}"
@@ -219,21 +223,12 @@ mod tests {
             let guard = fault.inject().unwrap();
             let onset = guard.onset().clone();
             assert!(onset.confirmed_ns >= onset.requested_ns);
-            assert!(
-                onset
-                    .evidence
-                    .starts_with(&format!("SIGKILL to service pid {pid}: pidfd readable")),
-                "{}",
-                onset.evidence
-            );
+            let prefix = format!("{} to service pid {pid}: pidfd readable", signal.1);
+            assert!(onset.evidence.starts_with(&prefix), "{}", onset.evidence);
             let status = exit.recv_timeout(Duration::from_secs(5)).unwrap();
-            assert!(!status.success(), "{status}");
-            let healed = guard.heal().unwrap();
-            assert!(
-                healed.evidence.contains("not restarted yet"),
-                "{}",
-                healed.evidence
-            );
+            assert_eq!(status, ExitStatus::Signal(signal.0), "{status}");
+            let heal = guard.heal().unwrap();
+            assert!(heal.evidence.contains(healed), "{}", heal.evidence);
             assert!(group.pids().unwrap().is_empty());
         });
         let _ = group.kill_all();
@@ -242,5 +237,15 @@ mod tests {
         if let Err(panic) = result {
             std::panic::resume_unwind(panic);
         }
+    }
+
+    #[test]
+    fn root_crash_kills_the_group_reads_it_back_and_heal_reports_no_restart() {
+        root_ends_a_sleeper(
+            "crash",
+            |service| Box::new(Crash { service }),
+            (libc::SIGKILL, "SIGKILL"),
+            "not restarted yet",
+        );
     }
 }

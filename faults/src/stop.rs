@@ -46,62 +46,15 @@ impl Fault for Stop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cgroup::CgroupHost;
-    use crate::process::{Reaper, Spawn};
-    use crate::testutil::{is_root, unique_name};
-    use std::path::Path;
+    use crate::crash::tests::root_ends_a_sleeper;
 
     #[test]
     fn root_stop_terms_the_group_reads_it_back_and_heal_reports_it_stayed_stopped() {
-        if !is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
-        let host = CgroupHost::detect().unwrap();
-        let rel = Path::new("faultline").join(unique_name("stop"));
-        let group = host.create(&rel).unwrap();
-        let result = std::panic::catch_unwind(|| {
-            let fault = Stop {
-                service: group.clone(),
-            };
-            let err = fault.inject().err().expect("an empty group cannot stop");
-            assert!(
-                err.to_string().contains("no process in the service cgroup"),
-                "{err}"
-            );
-            let pid = Spawn::new("sleep")
-                .arg("30")
-                .cgroup_procs(group.procs_files())
-                .spawn()
-                .unwrap();
-            let exit = Reaper::global().watch(pid);
-            let guard = fault.inject().unwrap();
-            let onset = guard.onset().clone();
-            assert!(
-                onset
-                    .evidence
-                    .starts_with(&format!("SIGTERM to service pid {pid}: pidfd readable")),
-                "{}",
-                onset.evidence
-            );
-            let status = exit.recv_timeout(Duration::from_secs(5)).unwrap();
-            assert_eq!(
-                status,
-                faultline_sys::process::ExitStatus::Signal(libc::SIGTERM),
-                "{status}"
-            );
-            let healed = guard.heal().unwrap();
-            assert!(
-                healed.evidence.contains("stays stopped"),
-                "{}",
-                healed.evidence
-            );
-        });
-        let _ = group.kill_all();
-        group.remove().unwrap();
-        host.remove_if_empty(Path::new("faultline")).unwrap();
-        if let Err(panic) = result {
-            std::panic::resume_unwind(panic);
-        }
+        root_ends_a_sleeper(
+            "stop",
+            |service| Box::new(Stop { service }),
+            (libc::SIGTERM, "SIGTERM"),
+            "stays stopped",
+        );
     }
 }
