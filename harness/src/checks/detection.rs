@@ -251,17 +251,9 @@ fn judge_onset(
 /// over lost watchdog records (a `gap`) is inconclusive; a detection seen
 /// fails whatever was lost.
 pub fn no_detection(spec: &CheckSpec, trace: &Trace, node: Option<&str>) -> CheckResult {
-    let Some(header) = trace.header() else {
-        return CheckResult::new(spec, Verdict::Error, "the trace has no header");
-    };
-    let nodes: Vec<&str> = match node {
-        Some(n) => vec![n],
-        None => header
-            .scenario
-            .nodes
-            .iter()
-            .map(|n| n.name.as_str())
-            .collect(),
+    let nodes = match super::judged_nodes(spec, trace, node) {
+        Ok(nodes) => nodes,
+        Err(result) => return *result,
     };
     let mut problems = Vec::new();
     let mut fired = 0usize;

@@ -117,6 +117,32 @@ pub(crate) fn node_settings<'a>(
     })
 }
 
+/// The nodes a check with an optional `node` judges: that one, or every
+/// node of the trace header; the error result a check returns when the
+/// trace has no header.
+pub(crate) fn judged_nodes<'a>(
+    spec: &CheckSpec,
+    trace: &'a Trace,
+    node: Option<&'a str>,
+) -> Result<Vec<&'a str>, Box<CheckResult>> {
+    let Some(header) = trace.header() else {
+        return Err(Box::new(CheckResult::new(
+            spec,
+            Verdict::Error,
+            "the trace has no header",
+        )));
+    };
+    Ok(match node {
+        Some(n) => vec![n],
+        None => header
+            .scenario
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect(),
+    })
+}
+
 /// The plan of `group` from the trace header, or the error result a check
 /// returns when the trace does not know the group.
 pub(crate) fn group_plan<'a>(

@@ -13,17 +13,9 @@ use crate::trace::Trace;
 
 /// Judges `node`'s watchdog starts, or every node's when `None`.
 pub fn watchdog_realtime(spec: &CheckSpec, trace: &Trace, node: Option<&str>) -> CheckResult {
-    let Some(header) = trace.header() else {
-        return CheckResult::new(spec, Verdict::Error, "the trace has no header");
-    };
-    let nodes: Vec<&str> = match node {
-        Some(n) => vec![n],
-        None => header
-            .scenario
-            .nodes
-            .iter()
-            .map(|n| n.name.as_str())
-            .collect(),
+    let nodes = match super::judged_nodes(spec, trace, node) {
+        Ok(nodes) => nodes,
+        Err(result) => return *result,
     };
     let start = trace.start().unwrap_or(0);
     let end = trace.end().unwrap_or_else(|| trace.last_t());
