@@ -7,7 +7,8 @@
 //! (`iter_custom` sums the overshoots). criterion's "time" for this bench
 //! is therefore the mean overshoot.
 //!
-//! Each iteration is one `faultline run` of a 2 s scenario, so it needs root
+//! Each iteration is one `faultline run` of `faultline bench`'s built-in
+//! `freeze` scenario (3 s: hang_timeout 1 s, action log), so it needs root
 //! and the release binaries next to this bench's (`cargo build --release
 //! --workspace` first; `cargo bench` builds into the same folder). Without
 //! root it says so and measures nothing.
@@ -17,19 +18,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
-
-const SUITE: &str = "\
-suite: bench-e2e
-scenarios:
-  - name: freeze-to-detection
-    duration: 2s
-    nodes:
-      n1: { hang_timeout: 500ms, hang_recovery_action: 1 }
-    faults:
-      - { kind: freeze, node: n1, at: 500ms, for: 1s }
-    checks:
-      - { kind: detected_within, node: n1, slack: 20ms }
-";
 
 /// `target/<profile>/faultline`, beside the folder this bench runs from.
 fn faultline_bin() -> PathBuf {
@@ -80,13 +68,14 @@ fn bench(c: &mut Criterion) {
     }
     let bin = faultline_bin();
     let dir = tempfile::tempdir().expect("a temporary folder");
-    std::fs::write(dir.path().join("suite.yaml"), SUITE).expect("write the suite");
+    let suite = faultline::bench::builtin::suite_text("freeze").expect("a built-in freeze");
+    std::fs::write(dir.path().join("suite.yaml"), suite).expect("write the suite");
     let mut group = c.benchmark_group("e2e");
     group
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(20));
+        .measurement_time(Duration::from_secs(40));
     group.bench_function("freeze to detection, overshoot past the deadline", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| overshoot(&bin, dir.path())).sum())
     });

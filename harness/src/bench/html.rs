@@ -414,36 +414,24 @@ impl Section for Trials<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::stats::tests::{check, result};
     use super::super::{HostInfo, Report, Setting};
     use super::*;
-    use crate::checks::{CheckResult, ScenarioResult, Verdict};
 
     fn sample(n: usize, setting: &str, overshoot: f64, control: bool) -> Sample {
         let mut s = Sample::new(n, "bench/cpu-rt_hog", setting, control);
-        let mut measured = std::collections::BTreeMap::new();
-        let kind = if control {
-            measured.insert("detections".to_string(), 0.0);
-            "no_detection"
+        let (kind, figures): (&str, &[(&str, f64)]) = if control {
+            ("no_detection", &[("detections", 0.0)])
         } else {
-            measured.insert("latency_ms".to_string(), 900.0 + overshoot);
-            measured.insert("overshoot_ms".to_string(), overshoot);
-            "detected_within"
+            (
+                "detected_within",
+                &[
+                    ("latency_ms", 900.0 + overshoot),
+                    ("overshoot_ms", overshoot),
+                ],
+            )
         };
-        s.take_figures(&ScenarioResult {
-            name: "cpu-rt_hog".into(),
-            suite: "bench".into(),
-            verdict: Verdict::Pass,
-            error: None,
-            checks: vec![CheckResult {
-                kind: kind.into(),
-                node: Some("n1".into()),
-                group: None,
-                verdict: Verdict::Pass,
-                expected_failure: false,
-                detail: String::new(),
-                measured,
-            }],
-        });
+        s.take_figures(&result(vec![check(kind, figures)]));
         s.trace = Some(format!("/o/trials/{n:03}/trace.jsonl"));
         s.nodes = 2;
         s.lab_up_ms = Some(80.0);

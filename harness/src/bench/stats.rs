@@ -463,11 +463,12 @@ pub fn times(r: Option<f64>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::checks::CheckResult;
 
-    fn check(kind: &str, measured: &[(&str, f64)]) -> CheckResult {
+    /// A passing check of n1 with these measured figures.
+    pub(in crate::bench) fn check(kind: &str, measured: &[(&str, f64)]) -> CheckResult {
         CheckResult {
             kind: kind.into(),
             node: Some("n1".into()),
@@ -479,7 +480,8 @@ mod tests {
         }
     }
 
-    fn result(checks: Vec<CheckResult>) -> ScenarioResult {
+    /// A passing scenario result with these checks.
+    pub(in crate::bench) fn result(checks: Vec<CheckResult>) -> ScenarioResult {
         ScenarioResult {
             name: "s".into(),
             suite: "b".into(),
