@@ -61,7 +61,7 @@ fn root_cpu_suite_passes_with_proof_in_every_trace() {
         return;
     }
     let scenarios = run_suite("suites/faults/cpu.yaml");
-    assert_eq!(scenarios.len(), 3, "{scenarios:?}");
+    assert_eq!(scenarios.len(), 2, "{scenarios:?}");
     for (name, faults) in &scenarios {
         let onset = evidence(faults, "injected");
         let healed = evidence(faults, "healed");
@@ -70,10 +70,6 @@ fn root_cpu_suite_passes_with_proof_in_every_trace() {
             assert!(healed.contains("quota max"), "{name}: {healed}");
         } else {
             assert!(onset.contains("run delay +"), "{name}: {onset}");
-        }
-        if name.starts_with("weight") {
-            assert!(onset.contains("pinned to CPUs"), "{name}: {onset}");
-            assert!(healed.contains("service weight 1024"), "{name}: {healed}");
         }
         if name.starts_with("rt-hog") {
             assert!(onset.contains("SCHED_FIFO"), "{name}: {onset}");
@@ -89,7 +85,7 @@ fn root_memory_suite_passes_and_names_who_the_oom_killer_killed() {
         return;
     }
     let scenarios = run_suite("suites/faults/memory.yaml");
-    assert_eq!(scenarios.len(), 3, "{scenarios:?}");
+    assert_eq!(scenarios.len(), 2, "{scenarios:?}");
     for (name, faults) in &scenarios {
         let onset = evidence(faults, "injected");
         let healed = evidence(faults, "healed");
