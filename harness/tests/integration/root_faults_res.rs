@@ -85,7 +85,7 @@ fn root_memory_suite_passes_and_names_who_the_oom_killer_killed() {
         return;
     }
     let scenarios = run_suite("suites/faults/memory.yaml");
-    assert_eq!(scenarios.len(), 2, "{scenarios:?}");
+    assert_eq!(scenarios.len(), 3, "{scenarios:?}");
     for (name, faults) in &scenarios {
         let onset = evidence(faults, "injected");
         let healed = evidence(faults, "healed");
