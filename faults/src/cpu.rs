@@ -8,17 +8,14 @@
 //!   workload cgroup (granted RT time for the fault's length), at a
 //!   priority below the watchdog's; proof: the service's run delay
 //!   (`/proc/PID/task/*/schedstat`, second field) rising.
-//! - `weight`: the service cgroup at the lowest CPU weight; once the
-//!   service has run at it, workers in the workload cgroup at the highest
-//!   weight, pinned round-robin to every CPU the service may use (at least
-//!   one per CPU); proof: 500 ms of run delay. Unpinned, 4 workers on 2
-//!   CPUs let the service through every 0.3-1.6 s (measured: the load
-//!   balancer moves tasks and a CPU's worker group is briefly thin or
-//!   absent). Pinned, the service still got one more slice 150-680 ms in,
-//!   in a quarter of the runs, and was starved after it (a woken entity's
-//!   lag, which the kernel scales by old/new weight when the sleeping
-//!   service is next enqueued, is the likely credit); a 1 ms proof could
-//!   not tell that apart, half a second can.
+//! - `weight`: the service cgroup at the lowest CPU weight, workers in the
+//!   workload cgroup at the highest, pinned round-robin to every CPU the
+//!   service may use (at least one per CPU); proof: after the one slice a
+//!   group owing nothing gets through, a thread of the service runnable
+//!   with no thread of it on a CPU for 20 ms ([`StarveWatch`]), the onset
+//!   being the start of that wait. (The run delay of `schedstat` grows only
+//!   when a wait ends, so it cannot prove a starvation that lasts: it
+//!   failed 3 of 4 runs on a quiet host, where the starvation was best.)
 //!
 //! It starts and stops its own helpers only (never kills a cgroup: the
 //! quota workers share the service's) and restores every file it changed.
@@ -37,13 +34,15 @@ use crate::helper::{self, Running};
 const PROOF_TIMEOUT: Duration = Duration::from_secs(5);
 /// Run delay the service must gain for `rt_hog` and `weight` to count.
 const RUN_DELAY_PROOF_NS: u64 = 1_000_000;
-/// Run delay `weight` must add before it counts: half a second kept off
-/// the CPU, two heartbeat intervals of the suites' services. A first
-/// millisecond was no proof of starvation: in 5 of 20 runs the service
-/// then got one more slice 250-680 ms later (the lag EEVDF gives back to
-/// a woken entity, scaled x512 by the weight change; see the suite), and
-/// its heartbeat came after the onset.
-const WEIGHT_PROOF_NS: u64 = 500_000_000;
+/// How long `weight` must keep a runnable service off the CPU to count:
+/// five ticks at HZ=250, and a fifth of the shortest heartbeat period
+/// of the suites.
+const STARVED_PROOF_NS: u64 = 20_000_000;
+/// How long `weight` must keep the service off the CPU at its first
+/// wake-up among the workers (see [`StarveWatch`]): the suites' hang
+/// timeout. On a quiet host that wake-up got through after 2-280 ms, on
+/// a busy one (three busy loops besides) after up to 840 ms or not at all.
+const FIRST_WAIT_PROOF_NS: u64 = 1_000_000_000;
 /// How long stopped helpers may take to be reaped.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -107,6 +106,10 @@ struct Undo {
     quota: Option<CpuQuota>,
     service_weight: Option<u64>,
     workload_weight: Option<u64>,
+    /// Each service thread's CPUs before `weight` kept it to one, and the
+    /// mask for threads started since.
+    affinity: Vec<(i32, Vec<usize>)>,
+    affinity_default: Vec<usize>,
     rt_granted: bool,
 }
 
@@ -149,6 +152,46 @@ pub fn affinity(pid: i32) -> Option<Vec<usize>> {
                 .collect(),
         )
     }
+}
+
+/// Lets thread `tid` run on `cpus` only.
+fn set_affinity(tid: i32, cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET stays within it for
+    // CPUs below CPU_SETSIZE, which affinity() only returns.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for c in cpus {
+            libc::CPU_SET(*c, &mut set);
+        }
+        if libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Every thread of `pids`.
+fn threads(pids: &[i32]) -> Vec<i32> {
+    pids.iter()
+        .flat_map(|pid| {
+            fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|t| t.file_name().to_str()?.parse().ok())
+        })
+        .collect()
+}
+
+/// The CPU thread `tid` last ran on (`/proc/TID/stat` field 39).
+fn last_cpu(tid: i32) -> Option<usize> {
+    let stat = fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
+    stat.rsplit_once(") ")?
+        .1
+        .split_whitespace()
+        .nth(36)?
+        .parse()
+        .ok()
 }
 
 /// Every CPU any of `pids` may run on, in order.
@@ -198,6 +241,142 @@ fn schedstat_sum(pids: &[i32], field: usize) -> u64 {
 /// (`/proc/PID/task/TID/schedstat`, third field).
 pub fn slices(pids: &[i32]) -> u64 {
     schedstat_sum(pids, 2)
+}
+
+/// The scheduler's view of a service at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// Times its threads were put on a CPU, summed.
+    pub slices: u64,
+    /// CPU time of its threads, ns, summed.
+    pub cpu_ns: u64,
+    /// Its threads in state R (running or waiting on a run queue).
+    pub runnable: Vec<i32>,
+}
+
+/// Reads [`Sample`] of every thread of `pids` (`/proc/PID/task/TID/stat`
+/// and `schedstat`).
+pub fn sample(pids: &[i32]) -> Sample {
+    let mut s = Sample::default();
+    for pid in pids {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let stat = fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+            let sched = fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            let mut fields = sched
+                .split_whitespace()
+                .map(|v| v.parse::<u64>().unwrap_or(0));
+            s.cpu_ns += fields.next().unwrap_or(0);
+            s.slices += fields.nth(1).unwrap_or(0);
+            if state == Some('R') {
+                if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
+                    s.runnable.push(tid);
+                }
+            }
+        }
+    }
+    s.runnable.sort_unstable();
+    s
+}
+
+/// The proof that a low-weight service is starved, from samples.
+///
+/// `run_delay` is no proof here: the kernel adds a wait to it only when
+/// the wait ends, so a service starved for good never shows one. What a
+/// starved service shows is a thread in state R while no thread of it
+/// gets a CPU: slices and CPU time stand still (a running thread's CPU
+/// time grows every tick).
+///
+/// And not always at once: EEVDF places a task that wakes in a group
+/// owing nothing (it last ran alone on its CPU) where it is eligible, even
+/// at the lowest weight, so the service's first wake-up among the
+/// workers gets through (measured: after 2-280 ms on a quiet host, up to
+/// 840 ms on a busy one). The slice it then runs puts its group hundreds
+/// of times ahead of the workers (its virtual time grows by the inverse
+/// of its weight), and that lag keeps it off the CPU for seconds. On a
+/// busy host the first wake-up may also wait for good. So a wait counts after `proof_ns` once the service has
+/// had a slice among the workers, and after `first_ns` before that; the
+/// onset is the first sample of the wait.
+#[derive(Debug)]
+pub struct StarveWatch {
+    proof_ns: u64,
+    first_ns: u64,
+    last: Option<(u64, u64)>,
+    wait_since: Option<u64>,
+    /// The longest wait seen so far, ns.
+    pub longest_ns: u64,
+    /// How long the first wait lasted before its slice came, ns.
+    pub first_wait_ns: Option<u64>,
+    slices_spinning: u64,
+}
+
+/// A starvation proven by [`StarveWatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Starved {
+    /// The first sample of the wait, ns (CLOCK_MONOTONIC).
+    pub onset_ns: u64,
+    /// How long it had lasted when proven, ns.
+    pub waited_ns: u64,
+    /// Slices the service took with the workers spinning, before it.
+    pub slices_while_spinning: u64,
+}
+
+impl StarveWatch {
+    /// A watch that proves a wait of `proof_ns` after a slice among the
+    /// workers, or of `first_ns` without one.
+    pub fn new(proof_ns: u64, first_ns: u64) -> Self {
+        StarveWatch {
+            proof_ns,
+            first_ns,
+            last: None,
+            wait_since: None,
+            longest_ns: 0,
+            first_wait_ns: None,
+            slices_spinning: 0,
+        }
+    }
+
+    /// Slices the service was given with every worker spinning.
+    pub fn slices_while_spinning(&self) -> u64 {
+        self.slices_spinning
+    }
+
+    /// Takes the sample at `t_ns`, `spinning` when every worker spins;
+    /// the proof once a wait is long enough. A wait may begin before the
+    /// workers all spin (they take the CPU as they come), but only a slice
+    /// taken once they all do is the one a group owing nothing gets.
+    pub fn feed(&mut self, t_ns: u64, s: &Sample, spinning: bool) -> Option<Starved> {
+        let had_slice = self.slices_spinning > 0;
+        let now = (s.slices, s.cpu_ns);
+        if let (true, Some((slices, _))) = (spinning, self.last) {
+            self.slices_spinning += s.slices.saturating_sub(slices);
+        }
+        let ran = self.last.is_some_and(|last| last != now);
+        self.last = Some(now);
+        if ran || s.runnable.is_empty() {
+            if !had_slice && self.slices_spinning > 0 {
+                self.first_wait_ns = Some(self.wait_since.map_or(0, |w| t_ns - w));
+            }
+            self.wait_since = None;
+            return None;
+        }
+        let since = *self.wait_since.get_or_insert(t_ns);
+        let waited = t_ns - since;
+        self.longest_ns = self.longest_ns.max(waited);
+        let needed = if self.slices_spinning > 0 {
+            self.proof_ns
+        } else {
+            self.first_ns
+        };
+        (waited >= needed).then_some(Starved {
+            onset_ns: since,
+            waited_ns: waited,
+            slices_while_spinning: self.slices_spinning,
+        })
+    }
 }
 
 /// The scheduling policy of `pid` (`/proc/PID/stat` field 41).
@@ -355,20 +534,8 @@ impl CpuGuard {
                 let service = f.service.pids()?;
                 self.undo.service_weight = Some(f.service.cpu_weight()?);
                 self.undo.workload_weight = Some(f.workload.cpu_weight()?);
-                // The service's weight goes down first, and the service
-                // runs once at it before any worker spins: the kernel
-                // scales a sleeping entity's lag by old/new weight when it
-                // next wakes (x512 here), and that inflated credit, paid
-                // out against the workers, let one heartbeat through a
-                // quarter second into the fault (measured).
-                let ran = slices(&service);
-                let low = f.service.set_cpu_weight_level(WeightLevel::Lowest)?;
-                self.await_slices(&service, ran)?;
-                let before = run_delay_ns(&service);
-                let high = f.workload.set_cpu_weight_level(WeightLevel::Highest)?;
-                let (ls, lw) = (f.service.cpu_weight()?, f.workload.cpu_weight()?);
-                if (ls, lw) != (low, high) {
-                    return Err(self.not_in_effect(format!("weights {ls} / {lw}")));
+                if service.is_empty() {
+                    return Err(self.not_in_effect("no process in the service cgroup".into()));
                 }
                 let cpus = service_cpus(&service);
                 if cpus.is_empty() {
@@ -376,18 +543,103 @@ impl CpuGuard {
                         "the service's processes {service:?} are gone (no CPU affinity to read)"
                     )));
                 }
+                // The service is kept to the CPU it last ran on. EEVDF
+                // lets a wake-up through wherever the service's group owes
+                // nothing (its per-CPU entity last ran alone), once per CPU;
+                // a heartbeat woken from another CPU migrated and got a
+                // second one through, 80-690 ms into the fault (measured).
+                let home = last_cpu(service[0])
+                    .filter(|c| cpus.contains(c))
+                    .unwrap_or(cpus[0]);
+                self.undo.affinity_default = affinity(service[0]).unwrap_or_else(|| cpus.clone());
+                for tid in threads(&service) {
+                    let Some(old) = affinity(tid) else { continue };
+                    self.undo.affinity.push((tid, old));
+                    set_affinity(tid, &[home]).map_err(|e| {
+                        self.not_in_effect(format!(
+                            "cannot keep service thread {tid} to CPU {home}: {e}"
+                        ))
+                    })?;
+                }
+                // Weights first, then the workers, watched from before
+                // they start: on a busy host the service's wait can begin
+                // before the last of them spins. (Workers first, at the
+                // old weights, left the service owed time that the new
+                // weights multiplied: on a busy host it ran on.)
+                let low = f.service.set_cpu_weight_level(WeightLevel::Lowest)?;
+                let high = f.workload.set_cpu_weight_level(WeightLevel::Highest)?;
+                let (ls, lw) = (f.service.cpu_weight()?, f.workload.cpu_weight()?);
+                if (ls, lw) != (low, high) {
+                    return Err(self.not_in_effect(format!("weights {ls} / {lw}")));
+                }
+                let mut watch = StarveWatch::new(STARVED_PROOF_NS, FIRST_WAIT_PROOF_NS);
+                let delay_before = run_delay_ns(&service);
+                watch.feed(monotonic_ns(), &sample(&service), false);
                 let plan = pin_plan(&cpus, f.workers);
                 for cpu in &plan {
                     self.spawn(&f.workload, &["--cpu".into(), cpu.to_string()])?;
                 }
                 let detail = format!(
                     "weight: service {low}, workload {high} with {} worker(s) {:?} pinned to \
-                     CPUs {plan:?} (the service's CPUs {cpus:?})",
+                     CPUs {plan:?}; the service's threads kept to CPU {home} of {cpus:?}",
                     plan.len(),
                     self.running.pids()
                 );
-                self.await_run_delay(&service, before, WEIGHT_PROOF_NS, detail)
+                self.await_starved(&service, watch, delay_before, detail)
             }
+        }
+    }
+
+    /// `weight`'s proof: a thread of the service runnable while no thread
+    /// of it gets a CPU ([`StarveWatch`]), sampled every millisecond.
+    fn await_starved(
+        &mut self,
+        service: &[i32],
+        mut watch: StarveWatch,
+        delay_before: u64,
+        detail: String,
+    ) -> Result<(u64, String), FaultError> {
+        let start = Instant::now();
+        loop {
+            let spinning = self.spinning();
+            let s = sample(service);
+            if let Some(proof) = watch.feed(monotonic_ns(), &s, spinning) {
+                return Ok((
+                    proof.onset_ns,
+                    format!(
+                        "service thread(s) {:?} runnable {:.1} ms without a CPU (slices {}, CPU \
+                         time {:.1} ms, both unchanged), {}; run delay +{:.1} ms; {detail}",
+                        s.runnable,
+                        proof.waited_ns as f64 / 1e6,
+                        s.slices,
+                        s.cpu_ns as f64 / 1e6,
+                        match watch.first_wait_ns {
+                            Some(w) => format!(
+                                "after {} slice(s) among the workers (the first wake-up got \
+                                 through after {:.1} ms)",
+                                proof.slices_while_spinning,
+                                w as f64 / 1e6
+                            ),
+                            None => "at its first wake-up among the workers".into(),
+                        },
+                        run_delay_ns(service).saturating_sub(delay_before) as f64 / 1e6,
+                    ),
+                ));
+            }
+            self.check_alive()?;
+            if !spinning && start.elapsed() > PROOF_TIMEOUT {
+                return Err(self.not_in_effect("workers never started spinning".into()));
+            }
+            if start.elapsed() > PROOF_TIMEOUT {
+                return Err(self.not_in_effect(format!(
+                    "the service {service:?} was never kept off the CPU for {} ms ({} slice(s) \
+                     with the workers spinning, longest wait {:.1} ms); {detail}",
+                    STARVED_PROOF_NS / 1_000_000,
+                    watch.slices_while_spinning(),
+                    watch.longest_ns as f64 / 1e6
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -395,40 +647,27 @@ impl CpuGuard {
     /// `/proc/PID/comm` is the helper's and it has run a tick).
     fn await_spinning(&mut self) -> Result<(), FaultError> {
         let start = Instant::now();
-        loop {
-            let ready = self.running.pids().iter().all(|pid| {
-                let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                let utime = stat
-                    .rsplit_once(") ")
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(11))
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-                utime > 0
-            });
-            if ready {
-                return Ok(());
-            }
+        while !self.spinning() {
             self.check_alive()?;
             if start.elapsed() > PROOF_TIMEOUT {
                 return Err(self.not_in_effect("workers never started spinning".into()));
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        Ok(())
     }
 
-    /// Waits until the service's threads have been put on a CPU more
-    /// often than `ran` times.
-    fn await_slices(&mut self, service: &[i32], ran: u64) -> Result<(), FaultError> {
-        let start = Instant::now();
-        while slices(service) <= ran {
-            if start.elapsed() > PROOF_TIMEOUT {
-                return Err(self.not_in_effect(format!(
-                    "the service {service:?} never ran at its new weight"
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Ok(())
+    /// Every helper is past exec and has burnt a tick of CPU.
+    fn spinning(&self) -> bool {
+        self.running.pids().iter().all(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let utime = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split_whitespace().nth(11))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            utime > 0
+        })
     }
 
     fn await_run_delay(
@@ -494,6 +733,25 @@ impl CpuGuard {
         if let Some(w) = self.undo.workload_weight.take() {
             f.workload.set_cpu_weight(w)?;
             evidence.push(format!("workload weight {}", f.workload.cpu_weight()?));
+        }
+        let kept = std::mem::take(&mut self.undo.affinity);
+        if !kept.is_empty() {
+            // Threads started during the fault get the process's old mask.
+            let service = f.service.pids().unwrap_or_default();
+            let mut restored = 0;
+            for tid in threads(&service) {
+                let old = kept
+                    .iter()
+                    .find(|(t, _)| *t == tid)
+                    .map_or(&self.undo.affinity_default, |(_, cpus)| cpus);
+                if set_affinity(tid, old).is_ok() && affinity(tid).as_ref() == Some(old) {
+                    restored += 1;
+                }
+            }
+            evidence.push(format!(
+                "{restored} service thread(s) on CPUs {:?} again",
+                self.undo.affinity_default
+            ));
         }
         let pids = self.running.pids();
         if self.undo.rt_granted {

@@ -72,3 +72,106 @@ fn weight_workers_cover_every_cpu_round_robin() {
     assert!(!affinity(me).unwrap().is_empty());
     assert_eq!(affinity(i32::MAX), None);
 }
+
+fn s(slices: u64, cpu_ns: u64, runnable: &[i32]) -> Sample {
+    Sample {
+        slices,
+        cpu_ns,
+        runnable: runnable.to_vec(),
+    }
+}
+
+const MS: u64 = 1_000_000;
+
+#[test]
+fn starve_watch_counts_a_wait_only_after_a_slice_among_the_workers() {
+    let mut w = StarveWatch::new(20 * MS, 600 * MS);
+    // Runnable and unserved from the first sample: the wake-up a group
+    // owing nothing gets through, so 20 ms prove nothing yet.
+    assert_eq!(w.feed(0, &s(10, 500, &[7]), true), None);
+    assert_eq!(w.feed(30 * MS, &s(10, 500, &[7]), true), None);
+    // It gets its slice, sleeps, wakes again and is kept waiting.
+    assert_eq!(w.feed(31 * MS, &s(11, 900, &[]), true), None);
+    assert_eq!(w.first_wait_ns, Some(31 * MS));
+    assert_eq!(w.feed(40 * MS, &s(11, 900, &[]), true), None);
+    assert_eq!(w.feed(41 * MS, &s(11, 900, &[7]), true), None);
+    assert_eq!(w.feed(60 * MS, &s(11, 900, &[7]), true), None);
+    let p = w.feed(61 * MS, &s(11, 900, &[7]), true).unwrap();
+    assert_eq!(p.onset_ns, 41 * MS);
+    assert_eq!(p.waited_ns, 20 * MS);
+    assert_eq!(p.slices_while_spinning, 1);
+}
+
+#[test]
+fn starve_watch_restarts_the_wait_whenever_the_service_runs() {
+    let mut w = StarveWatch::new(20 * MS, 600 * MS);
+    w.feed(0, &s(10, 500, &[]), true);
+    w.feed(MS, &s(11, 600, &[7]), true);
+    // Running on a CPU: state R too, but its CPU time grows each tick.
+    for (i, t) in (2..60).step_by(4).enumerate() {
+        assert_eq!(
+            w.feed(t * MS, &s(11, 600 + i as u64 * 4 * MS, &[7]), true),
+            None
+        );
+    }
+    // A slice on another thread ends a wait as well: the wait starts at
+    // the first sample that shows nothing changed.
+    w.feed(100 * MS, &s(11, 999 * MS, &[8]), true);
+    assert_eq!(w.feed(101 * MS, &s(11, 999 * MS, &[8]), true), None);
+    assert_eq!(w.feed(116 * MS, &s(11, 999 * MS, &[8]), true), None);
+    assert_eq!(w.longest_ns, 15 * MS);
+    assert_eq!(w.feed(117 * MS, &s(12, 999 * MS, &[8]), true), None);
+    assert_eq!(w.feed(118 * MS, &s(12, 999 * MS, &[8]), true), None);
+    assert_eq!(w.feed(137 * MS, &s(12, 999 * MS, &[8]), true), None);
+    assert_eq!(w.slices_while_spinning(), 2);
+    let p = w.feed(138 * MS, &s(12, 999 * MS, &[8]), true).unwrap();
+    assert_eq!(p.onset_ns, 118 * MS);
+}
+
+#[test]
+fn starve_watch_proves_a_first_wait_only_once_it_is_long() {
+    let mut w = StarveWatch::new(20 * MS, 600 * MS);
+    assert_eq!(w.feed(0, &s(10, 500, &[]), true), None);
+    assert_eq!(w.feed(5 * MS, &s(10, 500, &[7]), true), None);
+    assert_eq!(w.feed(604 * MS, &s(10, 500, &[7]), true), None);
+    let p = w.feed(605 * MS, &s(10, 500, &[7]), true).unwrap();
+    assert_eq!((p.onset_ns, p.slices_while_spinning), (5 * MS, 0));
+    assert_eq!(w.first_wait_ns, None);
+}
+
+#[test]
+fn starve_watch_does_not_count_sleep_as_a_wait() {
+    let mut w = StarveWatch::new(20 * MS, 600 * MS);
+    w.feed(0, &s(10, 500, &[]), true);
+    w.feed(MS, &s(11, 600, &[]), true);
+    // Asleep (no thread in R) for a second: nothing proven.
+    for t in 2..1000 {
+        assert_eq!(w.feed(t * MS, &s(11, 600, &[]), true), None);
+    }
+    assert_eq!(w.longest_ns, 0);
+}
+
+#[test]
+fn a_sample_reads_this_process_threads() {
+    let me = std::process::id() as i32;
+    let got = sample(&[me]);
+    assert!(got.slices > 0 && got.cpu_ns > 0, "{got:?}");
+    // The reading thread itself is running.
+    assert!(!got.runnable.is_empty(), "{got:?}");
+    assert_eq!(sample(&[i32::MAX]), Sample::default());
+}
+
+#[test]
+fn starve_watch_counts_slices_only_once_every_worker_spins_but_waits_from_their_start() {
+    let mut w = StarveWatch::new(20 * MS, 600 * MS);
+    // Before the workers all spin: a slice the service ran alone does not
+    // count, so the next wait needs the long proof.
+    w.feed(0, &s(10, 500, &[]), false);
+    w.feed(MS, &s(11, 600, &[]), false);
+    assert_eq!(w.slices_while_spinning(), 0);
+    // A wait that began while they were still starting counts from there.
+    assert_eq!(w.feed(2 * MS, &s(11, 600, &[7]), false), None);
+    assert_eq!(w.feed(50 * MS, &s(11, 600, &[7]), true), None);
+    let p = w.feed(602 * MS, &s(11, 600, &[7]), true).unwrap();
+    assert_eq!(p.onset_ns, 2 * MS);
+}

@@ -61,7 +61,7 @@ fn root_cpu_suite_passes_with_proof_in_every_trace() {
         return;
     }
     let scenarios = run_suite("suites/faults/cpu.yaml");
-    assert_eq!(scenarios.len(), 2, "{scenarios:?}");
+    assert_eq!(scenarios.len(), 3, "{scenarios:?}");
     for (name, faults) in &scenarios {
         let onset = evidence(faults, "injected");
         let healed = evidence(faults, "healed");
@@ -70,6 +70,12 @@ fn root_cpu_suite_passes_with_proof_in_every_trace() {
             assert!(healed.contains("quota max"), "{name}: {healed}");
         } else {
             assert!(onset.contains("run delay +"), "{name}: {onset}");
+        }
+        if name.starts_with("weight") {
+            assert!(onset.contains("without a CPU"), "{name}: {onset}");
+            assert!(onset.contains("kept to CPU"), "{name}: {onset}");
+            assert!(healed.contains("service weight 1024"), "{name}: {healed}");
+            assert!(healed.contains("on CPUs"), "{name}: {healed}");
         }
         if name.starts_with("rt-hog") {
             assert!(onset.contains("SCHED_FIFO"), "{name}: {onset}");

@@ -59,6 +59,7 @@ fn root_three_suites_at_once_pass_each_with_its_own_verdicts() {
             "suites/faults/cpu.yaml",
             vec![
                 "faults-cpu/quota-starvation-is-detected pass",
+                "faults-cpu/weight-starvation-is-detected pass",
                 "faults-cpu/rt-hog-below-the-watchdog-is-not-a-hang pass",
             ],
         ),
