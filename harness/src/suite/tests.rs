@@ -340,3 +340,19 @@ fn one_node_setting_applies_as_a_suite_would_write_it() {
         assert!(e.starts_with("--compare:"), "{key}: {e}");
     }
 }
+
+#[test]
+fn service_restart_delay_defaults_to_the_seeds_minute_and_a_suite_may_shorten_it() {
+    // Seed 002: "services are normally restarted after 60 seconds".
+    let plan = parse_suite("demo.yaml", DEMO).unwrap();
+    assert_eq!(
+        plan.scenarios[0].nodes[0].settings.service_restart_delay,
+        Duration::from_secs(60)
+    );
+    let text = format!("defaults:\n  service_restart_delay: 500ms\n{DEMO}");
+    let plan = parse_suite("t.yaml", &text).unwrap();
+    assert_eq!(
+        plan.scenarios[0].nodes[0].settings.service_restart_delay,
+        Duration::from_millis(500)
+    );
+}
