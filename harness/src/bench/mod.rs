@@ -21,11 +21,11 @@ use serde::Serialize;
 
 use crate::checks::judge;
 use crate::lab::chain;
-use crate::plan::{CheckSpec, ScenarioPlan};
+use crate::plan::{CheckSpec, FaultPlan, FaultSpec, ScenarioPlan};
 use crate::report::terminal::Terminal;
 use crate::runner::{run_scenario, RunError, RunOptions};
 use crate::suite::{apply_node_setting, SuiteError};
-use crate::trace::{Record, Trace};
+use crate::trace::{FaultPhase, Record, Trace};
 use stats::Sample;
 
 /// Attempts of a trial whose run failed (its lab could not be built, a
@@ -288,6 +288,7 @@ pub fn run(
                     .end()
                     .map(|end| returned.saturating_sub(end) as f64 / 1e6);
                 s.run_id = Some(finished.run_id.clone());
+                s.onsets = onsets(&t.plan, &finished.trace);
                 s.trace = out.map(|o| o.join("trace.jsonl").display().to_string());
             }
             Err(RunError::Interrupted(sig)) => {
@@ -332,6 +333,38 @@ pub fn run(
         samples,
         interrupted: None,
         stopped: false,
+    }
+}
+
+/// Each injected fault's request-to-onset time, labelled by kind and, for
+/// `cpu` and `memory`, mode (`cpu weight`, `memory oom_kill`).
+pub fn onsets(plan: &ScenarioPlan, trace: &Trace) -> Vec<stats::Onset> {
+    trace
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Fault(f) if f.phase == FaultPhase::Injected => Some(stats::Onset {
+                fault: plan
+                    .faults
+                    .get(f.index)
+                    .map_or_else(|| f.kind.name().to_string(), fault_label),
+                ms: f.t.saturating_sub(f.requested) as f64 / 1e6,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A fault's kind, with its mode where it has one.
+fn fault_label(f: &FaultPlan) -> String {
+    let mode = match &f.spec {
+        FaultSpec::Cpu { mode, .. } => serde_json::to_value(mode).ok(),
+        FaultSpec::Memory { policy, .. } => serde_json::to_value(policy).ok(),
+        _ => None,
+    };
+    match mode.as_ref().and_then(|m| m.as_str()) {
+        Some(m) => format!("{} {m}", f.kind().name()),
+        None => f.kind().name().to_string(),
     }
 }
 
@@ -415,6 +448,8 @@ pub struct Report {
     pub comparisons: Vec<stats::Comparison>,
     /// Lab bring-up and teardown by node count.
     pub lab: Vec<stats::LabTimes>,
+    /// Request to confirmed onset, per fault kind.
+    pub onsets: Vec<stats::OnsetSummary>,
     /// Wall time against the planned durations.
     pub overhead: stats::Overhead,
 }
@@ -459,6 +494,7 @@ impl Report {
             controls,
             complete,
             lab: stats::lab_times(&samples),
+            onsets: stats::onsets(&samples),
             overhead: stats::overhead(&samples, wall_ms),
             samples,
             summary,
@@ -537,6 +573,34 @@ impl Report {
                     stats::ms(r.a),
                     stats::ms(r.b),
                     stats::times(r.ratio)
+                );
+            }
+        }
+        if !self.onsets.is_empty() {
+            let wf = self
+                .onsets
+                .iter()
+                .map(|o| o.fault.len())
+                .max()
+                .unwrap_or(0)
+                .max(5);
+            let _ = writeln!(
+                out,
+                "\n{:<wf$} {:>6} {:<17} {:>9} {:>9} {:>9} {:>9}",
+                "fault", "n", "request to onset", "min", "p50", "p90", "max"
+            );
+            for o in &self.onsets {
+                let d = o.onset;
+                let _ = writeln!(
+                    out,
+                    "{:<wf$} {:>6} {:<17} {:>9} {:>9} {:>9} {:>9}",
+                    o.fault,
+                    d.count,
+                    "(ms)",
+                    stats::ms(Some(d.min)),
+                    stats::ms(Some(d.p50)),
+                    stats::ms(Some(d.p90)),
+                    stats::ms(Some(d.max)),
                 );
             }
         }
@@ -672,6 +736,58 @@ mod tests {
         assert_eq!(t.iter().filter(|t| t.control).count(), 6);
         assert_eq!(t.iter().filter(|t| !t.control).count(), 30);
         assert!(!t[0].control, "a control follows fault trials");
+    }
+
+    #[test]
+    fn onsets_are_request_to_confirmed_per_injected_fault_named_with_their_mode() {
+        let (_, sc) = builtin::scenario("cpu").unwrap();
+        let rec = |index, kind, phase, requested, t| {
+            Record::Fault(crate::trace::FaultRecord {
+                t,
+                index,
+                kind,
+                node: "n1".into(),
+                phase,
+                requested,
+                evidence: String::new(),
+            })
+        };
+        use crate::plan::FaultKind as K;
+        let mut tr = Trace::default();
+        tr.records.push(rec(
+            0,
+            K::Freeze,
+            FaultPhase::Injected,
+            1_000_000,
+            3_500_000,
+        ));
+        tr.records
+            .push(rec(1, K::Cpu, FaultPhase::Injected, 10_000_000, 30_000_000));
+        tr.records
+            .push(rec(1, K::Cpu, FaultPhase::Healed, 40_000_000, 41_000_000));
+        tr.records
+            .push(rec(1, K::Cpu, FaultPhase::Failed, 50_000_000, 51_000_000));
+        tr.records
+            .push(rec(9, K::Lock, FaultPhase::Injected, 0, 1_000_000));
+        let got = onsets(&sc, &tr);
+        let pairs: Vec<(&str, f64)> = got.iter().map(|o| (o.fault.as_str(), o.ms)).collect();
+        assert_eq!(
+            pairs,
+            vec![("freeze", 2.5), ("cpu rt_hog", 20.0), ("lock", 1.0)]
+        );
+
+        let mut a = Sample::new(1, "b/s", "default", false);
+        a.onsets = got;
+        let mut b = Sample::new(2, "b/s", "default", false);
+        b.onsets = vec![stats::Onset {
+            fault: "freeze".into(),
+            ms: 4.5,
+        }];
+        let sum = stats::onsets(&[a, b]);
+        let names: Vec<&str> = sum.iter().map(|o| o.fault.as_str()).collect();
+        assert_eq!(names, vec!["cpu rt_hog", "freeze", "lock"]);
+        assert_eq!(sum[1].onset.count, 2);
+        assert!((sum[1].onset.max - 4.5).abs() < 0.01, "{:?}", sum[1]);
     }
 
     #[test]

@@ -65,6 +65,44 @@ pub struct Sample {
     /// The run's id (its namespaces are `fl-<id>-*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// Each fault injected: from the harness's request to the effect read
+    /// back (the onset), ms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub onsets: Vec<Onset>,
+}
+
+/// One fault's time from request to confirmed effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Onset {
+    /// The kind, with its mode where it has one (`cpu weight`).
+    pub fault: String,
+    /// Request to onset, ms.
+    pub ms: f64,
+}
+
+/// Request-to-onset times of one fault kind over every trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnsetSummary {
+    /// The kind, with its mode where it has one.
+    pub fault: String,
+    /// The distribution, ms.
+    pub onset: Distribution,
+}
+
+/// Request-to-onset per fault kind, in the order of their names.
+pub fn onsets(samples: &[Sample]) -> Vec<OnsetSummary> {
+    let mut by: BTreeMap<&str, Hist> = BTreeMap::new();
+    for o in samples.iter().flat_map(|s| &s.onsets) {
+        by.entry(&o.fault).or_default().record(o.ms);
+    }
+    by.into_iter()
+        .filter_map(|(fault, h)| {
+            Some(OnsetSummary {
+                fault: fault.to_string(),
+                onset: h.distribution()?,
+            })
+        })
+        .collect()
 }
 
 impl Sample {
@@ -91,6 +129,7 @@ impl Sample {
             trace: None,
             failed_attempts: Vec::new(),
             run_id: None,
+            onsets: Vec::new(),
         }
     }
 

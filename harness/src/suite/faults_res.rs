@@ -94,8 +94,8 @@ pub static CPU: FaultDef = FaultDef {
     doc: "CPU starvation of the node's service: `mode` quota (CFS quota on the \
           service cgroup, spent by workers inside it), rt_hog (SCHED_FIFO \
           spinners on every CPU below the watchdog's priority) or weight \
-          (high-weight workers pinned to every CPU of the service against \
-          a low-weight service)",
+          (high-weight workers pinned to every CPU against a low-weight \
+          service kept to one CPU)",
     params: &["mode", "quota", "period", "workers"],
     needs_cluster: false,
     // `quota` at 1ms per 1s and `weight` stop heartbeats for seconds;
