@@ -182,11 +182,14 @@ pub fn cmd_bench(args: BenchArgs) -> i32 {
                             .join("/")
                     )
                 };
-                let err = s
+                let mut err = s
                     .error
                     .as_deref()
                     .map(|e| format!(" error: {e}"))
                     .unwrap_or_default();
+                for c in &s.failed_checks {
+                    err.push_str(&format!(" FAILED {c};"));
+                }
                 println!(
                     "trial {}/{total} {} {}: {what}{err}; {running}",
                     s.trial, s.scenario, s.setting

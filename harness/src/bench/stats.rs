@@ -65,6 +65,10 @@ pub struct Sample {
     /// The run's id (its namespaces are `fl-<id>-*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// Checks that did not go as the scenario wanted: `kind[node]: what
+    /// was found`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_checks: Vec<String>,
     /// Each fault injected: from the harness's request to the effect read
     /// back (the onset), ms.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -129,6 +133,7 @@ impl Sample {
             trace: None,
             failed_attempts: Vec::new(),
             run_id: None,
+            failed_checks: Vec::new(),
             onsets: Vec::new(),
         }
     }
@@ -138,6 +143,11 @@ impl Sample {
         self.verdict = verdict_name(result.verdict).into();
         self.error = result.error.clone();
         for c in &result.checks {
+            if !c.as_expected() {
+                let on = c.node.as_ref().or(c.group.as_ref());
+                let name = on.map_or(c.kind.clone(), |n| format!("{}[{n}]", c.kind));
+                self.failed_checks.push(format!("{name}: {}", c.detail));
+            }
             let m = |k: &str| c.measured.get(k).copied();
             match c.kind.as_str() {
                 "detected_within" => match (m("latency_ms"), m("overshoot_ms")) {
@@ -567,6 +577,31 @@ pub(super) mod tests {
         let mut c = Sample::new(2, "b/s", "default", true);
         c.take_figures(&result(vec![check("no_detection", &[("detections", 2.0)])]));
         assert_eq!(c.false_detections, 2);
+        assert!(s.failed_checks.is_empty() && c.failed_checks.is_empty());
+    }
+
+    #[test]
+    fn checks_that_went_otherwise_than_wanted_are_named_with_what_they_found() {
+        let mut failed = check("no_ip_conflict", &[]);
+        failed.node = None;
+        failed.group = Some("sql".into());
+        failed.verdict = Verdict::Fail;
+        failed.detail = "two holders".into();
+        let mut expected = check("client_downtime", &[]);
+        expected.verdict = Verdict::Fail;
+        expected.expected_failure = true;
+        let mut missing = check("detected_within", &[]);
+        missing.expected_failure = true;
+        missing.detail = "detected".into();
+        let mut s = Sample::new(1, "b/s", "default", false);
+        s.take_figures(&result(vec![failed, expected, missing, check("events", &[])]));
+        assert_eq!(
+            s.failed_checks,
+            vec![
+                "no_ip_conflict[sql]: two holders".to_string(),
+                "detected_within[n1]: detected".to_string()
+            ]
+        );
     }
 
     #[test]
