@@ -8,7 +8,8 @@
 //! line (which also shows OFD locks, whose `/proc/locks` pid is -1). The
 //! evidence adds the service found blocked on it (`/proc/PID/wchan` and
 //! `syscall`, KERNEL.md) when that happens within [`BLOCKED_WITHIN`].
-//! Healing ends the holder and reads back that the lock is gone.
+//! Healing ends the holder and reads back that the lock is gone; a failed
+//! injection and a guard dropped unhealed do the same ([`UndoGuard`]).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::cgroup::Cgroup;
 use crate::clock::monotonic_ns;
-use crate::fault::{Fault, FaultError, FaultGuard, Healed, Onset};
+use crate::fault::{Fault, FaultError, FaultGuard};
+use crate::guard::{Undo, UndoGuard};
 use crate::helper::child::HelperChild;
 
 /// How long the holder may take to get the lock.
@@ -109,43 +111,64 @@ impl Fault for Lock {
     }
 
     fn inject(&self) -> Result<Box<dyn FaultGuard>, FaultError> {
-        let requested_ns = monotonic_ns();
+        let state = LockGuard {
+            fault: self.clone(),
+            child: None,
+        };
+        UndoGuard::inject(self.describe(), state, LockGuard::apply)
+    }
+}
+
+/// A held lock; the holder is killed on heal or drop ([`UndoGuard`]).
+#[derive(Debug)]
+struct LockGuard {
+    fault: Lock,
+    child: Option<HelperChild>,
+}
+
+impl LockGuard {
+    /// Starts the holder, reads its lock back and looks for the service
+    /// blocked on it: (confirmed ns, evidence), confirmed when the lock is
+    /// seen held.
+    fn apply(&mut self) -> Result<(u64, String), FaultError> {
+        let f = &self.fault;
         let helper_err = |source| FaultError::Helper {
-            fault: self.describe(),
+            fault: f.describe(),
             source,
         };
-        let ino = std::fs::metadata(&self.file)
+        let ino = std::fs::metadata(&f.file)
             .map_err(|e| FaultError::NotInEffect {
-                fault: self.describe(),
-                found: format!("cannot stat {}: {e}", self.file.display()),
+                fault: f.describe(),
+                found: format!("cannot stat {}: {e}", f.file.display()),
             })?
             .ino();
         let spawn = crate::helper::command(
-            &self.program,
+            &f.program,
             "lock",
-            self.lifetime,
+            f.lifetime,
             &[
                 "--kind".into(),
-                self.kind.name().into(),
+                f.kind.name().into(),
                 "--file".into(),
-                self.file.display().to_string(),
+                f.file.display().to_string(),
             ],
         )
-        .netns(&self.netns)
-        .cgroup_procs(self.workload.procs_files())
+        .netns(&f.netns)
+        .cgroup_procs(f.workload.procs_files())
         // Gone with the harness at once; its own deadline covers the rest.
         .parent_death_signal(libc::SIGKILL);
-        let mut child = HelperChild::start(spawn).map_err(helper_err)?;
+        let child = self
+            .child
+            .insert(HelperChild::start(spawn).map_err(helper_err)?);
         let (_, ready) = child
             .expect(READY_WITHIN, "ready FD", |(_, l)| l.starts_with("ready "))
             .map_err(helper_err)?;
         let fd = ready.trim_start_matches("ready ").trim().to_string();
         let fdinfo_path = format!("/proc/{}/fdinfo/{fd}", child.pid);
         let fdinfo = std::fs::read_to_string(&fdinfo_path).unwrap_or_default();
-        let Some(line) = held_line(&fdinfo, self.kind, ino) else {
-            child.stop(libc::SIGKILL, Duration::from_secs(1));
+        let Some(line) = held_line(&fdinfo, f.kind, ino) else {
             return Err(FaultError::NotInEffect {
-                fault: self.describe(),
+                fault: f.describe(),
                 found: format!("no exclusive lock in {fdinfo_path}: {}", fdinfo.trim()),
             });
         };
@@ -153,7 +176,7 @@ impl Fault for Lock {
         let mut evidence = format!("holder pid {}: {fdinfo_path}: {line}", child.pid);
         let until = Instant::now() + BLOCKED_WITHIN;
         let blocked = loop {
-            let found = self
+            let found = f
                 .service
                 .pids()
                 .unwrap_or_default()
@@ -172,38 +195,22 @@ impl Fault for Lock {
                 "; no service process seen blocked on it within {BLOCKED_WITHIN:?}"
             )),
         }
-        Ok(Box::new(LockGuard {
-            fault: self.describe(),
-            child,
-            onset: Onset {
-                requested_ns,
-                confirmed_ns,
-                evidence,
-            },
-        }))
+        Ok((confirmed_ns, evidence))
     }
 }
 
-/// A held lock; the holder is killed on heal or drop.
-#[derive(Debug)]
-struct LockGuard {
-    fault: String,
-    child: HelperChild,
-    onset: Onset,
-}
-
-impl FaultGuard for LockGuard {
-    fn onset(&self) -> &Onset {
-        &self.onset
-    }
-
-    fn heal(mut self: Box<Self>) -> Result<Healed, FaultError> {
-        let requested_ns = monotonic_ns();
-        let pid = self.child.pid;
-        let status = self.child.stop(libc::SIGKILL, Duration::from_secs(2));
+impl Undo for LockGuard {
+    /// Kills the holder and reads back that `/proc/locks` lists no lock
+    /// of it.
+    fn undo(&mut self) -> Result<String, FaultError> {
+        let Some(child) = self.child.as_mut() else {
+            return Ok("no lock holder was started".into());
+        };
+        let pid = child.pid;
+        let status = child.stop(libc::SIGKILL, Duration::from_secs(2));
         let Some(status) = status else {
             return Err(FaultError::NotInEffect {
-                fault: self.fault.clone(),
+                fault: self.fault.describe(),
                 found: format!("lock holder pid {pid} still alive after SIGKILL"),
             });
         };
@@ -211,17 +218,13 @@ impl FaultGuard for LockGuard {
         let mine = format!(" {pid} ");
         if locks.lines().any(|l| l.contains(&mine)) {
             return Err(FaultError::NotInEffect {
-                fault: self.fault.clone(),
+                fault: self.fault.describe(),
                 found: format!("/proc/locks still lists pid {pid}"),
             });
         }
-        Ok(Healed {
-            requested_ns,
-            confirmed_ns: monotonic_ns(),
-            evidence: format!(
-                "lock holder pid {pid} ended ({status}); /proc/locks lists no lock of it"
-            ),
-        })
+        Ok(format!(
+            "lock holder pid {pid} ended ({status}); /proc/locks lists no lock of it"
+        ))
     }
 }
 

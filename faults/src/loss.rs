@@ -9,7 +9,8 @@
 //! then the table is gone. It never touches the nodes' namespaces.
 
 use crate::clock::monotonic_ns;
-use crate::fault::{Fault, FaultError, FaultGuard, Healed, Onset};
+use crate::fault::{Fault, FaultError, FaultGuard};
+use crate::guard::{Undo, UndoGuard};
 use crate::netns::NetNs;
 use crate::nft::{unique_table_name, RuleCounter, Table};
 
@@ -85,7 +86,6 @@ impl Fault for Loss {
     }
 
     fn inject(&self) -> Result<Box<dyn FaultGuard>, FaultError> {
-        let requested_ns = monotonic_ns();
         if self.ports.is_empty() || !(1..=100).contains(&self.percent) {
             return Err(self.not_in_effect(format!(
                 "{} port(s), {}%: nothing to make lossy",
@@ -93,52 +93,55 @@ impl Fault for Loss {
                 self.percent
             )));
         }
-        let table = Table::new(self.switch.clone(), "bridge", unique_table_name("loss"));
-        table.create("forward", &self.rules())?;
-        let proof = table.counters().map_err(FaultError::from).and_then(|c| {
-            let needle = self.share();
-            let lossy: Vec<&RuleCounter> = c.iter().filter(|c| c.rule.contains(&needle)).collect();
-            if lossy.len() == if self.outgoing_too { 2 } else { 1 } {
-                let rules: Vec<&str> = lossy.iter().map(|c| c.rule.as_str()).collect();
-                Ok(format!("{}: {}", table.describe(), rules.join("; ")))
-            } else {
-                Err(self.not_in_effect(format!("rules read back: {c:?}")))
-            }
-        });
-        match proof {
-            Ok(evidence) => Ok(Box::new(LossGuard {
-                fault: self.clone(),
-                table,
-                onset: Onset {
-                    requested_ns,
-                    confirmed_ns: monotonic_ns(),
-                    evidence,
-                },
-                healed: false,
-            })),
-            Err(e) => Err(e.after_undo(self.describe(), table.delete())),
-        }
+        let state = LossGuard {
+            fault: self.clone(),
+            table: Table::new(self.switch.clone(), "bridge", unique_table_name("loss")),
+            created: false,
+        };
+        UndoGuard::inject(self.describe(), state, LossGuard::apply)
     }
 }
 
+/// A lossy switch; the table goes on heal or drop ([`UndoGuard`]).
 #[derive(Debug)]
 struct LossGuard {
     fault: Loss,
     table: Table,
-    onset: Onset,
-    healed: bool,
+    /// Whether the table was created (nothing to undo before).
+    created: bool,
 }
 
-impl FaultGuard for LossGuard {
-    fn onset(&self) -> &Onset {
-        &self.onset
+impl LossGuard {
+    /// Creates the table and reads its rules back: (confirmed ns,
+    /// evidence).
+    fn apply(&mut self) -> Result<(u64, String), FaultError> {
+        self.table.create("forward", &self.fault.rules())?;
+        self.created = true;
+        let c = self.table.counters()?;
+        let needle = self.fault.share();
+        let lossy: Vec<&RuleCounter> = c.iter().filter(|c| c.rule.contains(&needle)).collect();
+        if lossy.len() != if self.fault.outgoing_too { 2 } else { 1 } {
+            return Err(self.fault.not_in_effect(format!("rules read back: {c:?}")));
+        }
+        let rules: Vec<&str> = lossy.iter().map(|c| c.rule.as_str()).collect();
+        Ok((
+            monotonic_ns(),
+            format!("{}: {}", self.table.describe(), rules.join("; ")),
+        ))
     }
+}
 
-    fn heal(mut self: Box<Self>) -> Result<Healed, FaultError> {
-        let requested_ns = monotonic_ns();
-        self.healed = true;
-        let (seen, dropped) = tally(&self.table.counters()?);
-        self.table.delete()?;
+impl Undo for LossGuard {
+    /// Reads the counters, deletes the table and reads back that it is
+    /// gone.
+    fn undo(&mut self) -> Result<String, FaultError> {
+        if !self.created {
+            return Ok(String::new());
+        }
+        let counted = self.table.counters();
+        let deleted = self.table.delete();
+        let (seen, dropped) = tally(&counted?);
+        deleted?;
         if self.table.exists()? {
             return Err(self
                 .fault
@@ -149,22 +152,10 @@ impl FaultGuard for LossGuard {
         } else {
             format!(" ({:.1}%)", dropped as f64 * 100.0 / seen as f64)
         };
-        Ok(Healed {
-            requested_ns,
-            confirmed_ns: monotonic_ns(),
-            evidence: format!(
-                "{seen} frame(s) counted, {dropped} dropped{share}; {} deleted",
-                self.table.describe()
-            ),
-        })
-    }
-}
-
-impl Drop for LossGuard {
-    fn drop(&mut self) {
-        if !self.healed {
-            let _ = self.table.delete();
-        }
+        Ok(format!(
+            "{seen} frame(s) counted, {dropped} dropped{share}; {} deleted",
+            self.table.describe()
+        ))
     }
 }
 

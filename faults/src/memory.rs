@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use crate::cgroup::{Cgroup, Controller, MemoryEvents};
 use crate::clock::monotonic_ns;
-use crate::fault::{Fault, FaultError, FaultGuard, Healed, Onset};
+use crate::fault::{Fault, FaultError, FaultGuard};
+use crate::guard::UndoGuard;
 use crate::helper::{self, Running};
 use crate::process::ExitStatus;
 
@@ -100,30 +101,13 @@ impl Fault for Leak {
     }
 
     fn inject(&self) -> Result<Box<dyn FaultGuard>, FaultError> {
-        let requested_ns = monotonic_ns();
-        let mut guard = LeakGuard {
+        let state = LeakGuard {
             fault: self.clone(),
             running: Running::new(),
             undo: Undo::default(),
             leaker: 0,
-            onset: Onset {
-                requested_ns,
-                confirmed_ns: 0,
-                evidence: String::new(),
-            },
-            healed: false,
         };
-        match guard.apply() {
-            Ok((confirmed_ns, evidence)) => {
-                guard.onset.confirmed_ns = confirmed_ns;
-                guard.onset.evidence = evidence;
-                Ok(Box::new(guard))
-            }
-            Err(e) => {
-                guard.healed = true;
-                Err(e.after_undo(self.describe(), guard.restore()))
-            }
-        }
+        UndoGuard::inject(self.describe(), state, LeakGuard::apply)
     }
 }
 
@@ -142,14 +126,12 @@ fn mb(bytes: u64) -> String {
 }
 
 /// A leaking group; the leaker stops and the limits are restored on heal
-/// or drop.
+/// or drop ([`UndoGuard`]).
 struct LeakGuard {
     fault: Leak,
     running: Running,
     undo: Undo,
     leaker: i32,
-    onset: Onset,
-    healed: bool,
 }
 
 impl LeakGuard {
@@ -319,9 +301,11 @@ impl LeakGuard {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+}
 
+impl crate::guard::Undo for LeakGuard {
     /// Stops the leaker and restores the limits; what was read back.
-    fn restore(&mut self) -> Result<String, FaultError> {
+    fn undo(&mut self) -> Result<String, FaultError> {
         let g = self.fault.group.clone();
         let ended_before: Vec<_> = self.running.ended();
         let events = g.memory_events().ok();
@@ -367,31 +351,6 @@ impl LeakGuard {
         }
         evidence.push(format!("usage {}", mb(g.memory_usage()?)));
         Ok(evidence.join("; "))
-    }
-}
-
-impl FaultGuard for LeakGuard {
-    fn onset(&self) -> &Onset {
-        &self.onset
-    }
-
-    fn heal(mut self: Box<Self>) -> Result<Healed, FaultError> {
-        let requested_ns = monotonic_ns();
-        self.healed = true;
-        let evidence = self.restore()?;
-        Ok(Healed {
-            requested_ns,
-            confirmed_ns: monotonic_ns(),
-            evidence,
-        })
-    }
-}
-
-impl Drop for LeakGuard {
-    fn drop(&mut self) {
-        if !self.healed {
-            let _ = self.restore();
-        }
     }
 }
 

@@ -8,13 +8,16 @@
 //!
 //! Proof (onset): a probe datagram sent across every cut, from a node's
 //! namespace to another's, does not arrive; one way, one sent back does.
-//! Proof (heal): the table is gone, and a probe across every cut arrives.
-//! It never touches the nodes' namespaces, only the switch's.
+//! Proof (heal): the table is gone, and a probe across every cut arrives;
+//! it is the undo of [`UndoGuard`], so a failed injection and a guard
+//! dropped unhealed prove it too (the proof's error is then dropped or
+//! attached). It never touches the nodes' namespaces, only the switch's.
 
 use std::time::Duration;
 
 use crate::clock::monotonic_ns;
-use crate::fault::{Fault, FaultError, FaultGuard, Healed, Onset};
+use crate::fault::{Fault, FaultError, FaultGuard};
+use crate::guard::{Undo, UndoGuard};
 use crate::netns::NetNs;
 use crate::nft::{unique_table_name, Table};
 use crate::udp_probe::{probe, Endpoint, Outcome};
@@ -204,44 +207,45 @@ impl Fault for Partition {
     }
 
     fn inject(&self) -> Result<Box<dyn FaultGuard>, FaultError> {
-        let requested_ns = monotonic_ns();
         if self.sides.len() < 2 || self.sides.iter().any(Vec::is_empty) {
             return Err(self.not_in_effect("fewer than two non-empty sides".into()));
         }
-        let table = Table::new(self.switch.clone(), "bridge", unique_table_name("cut"));
-        table.create("forward", &self.rules())?;
-        match self.prove_cut(&table) {
-            Ok(evidence) => Ok(Box::new(PartitionGuard {
-                fault: self.clone(),
-                table,
-                onset: Onset {
-                    requested_ns,
-                    confirmed_ns: monotonic_ns(),
-                    evidence,
-                },
-                healed: false,
-            })),
-            Err(e) => Err(e.after_undo(self.describe(), table.delete())),
-        }
+        let state = PartitionGuard {
+            fault: self.clone(),
+            table: Table::new(self.switch.clone(), "bridge", unique_table_name("cut")),
+            created: false,
+        };
+        UndoGuard::inject(self.describe(), state, PartitionGuard::apply)
     }
 }
 
+/// A cut switch; the table goes on heal or drop, and probes prove the
+/// sides hear each other again ([`UndoGuard`]).
 #[derive(Debug)]
 struct PartitionGuard {
     fault: Partition,
     table: Table,
-    onset: Onset,
-    healed: bool,
+    /// Whether the table was created (nothing to undo before).
+    created: bool,
 }
 
-impl FaultGuard for PartitionGuard {
-    fn onset(&self) -> &Onset {
-        &self.onset
+impl PartitionGuard {
+    /// Creates the table and proves the cut: (confirmed ns, evidence).
+    fn apply(&mut self) -> Result<(u64, String), FaultError> {
+        self.table.create("forward", &self.fault.rules())?;
+        self.created = true;
+        let evidence = self.fault.prove_cut(&self.table)?;
+        Ok((monotonic_ns(), evidence))
     }
+}
 
-    fn heal(mut self: Box<Self>) -> Result<Healed, FaultError> {
-        let requested_ns = monotonic_ns();
-        self.healed = true;
+impl Undo for PartitionGuard {
+    /// Deletes the table, reads back that it is gone, and proves that a
+    /// probe across every cut arrives.
+    fn undo(&mut self) -> Result<String, FaultError> {
+        if !self.created {
+            return Ok(String::new());
+        }
         let dropped: u64 = self
             .table
             .counters()
@@ -274,23 +278,11 @@ impl FaultGuard for PartitionGuard {
                 Err(e) => return Err(self.fault.not_in_effect(e)),
             }
         }
-        Ok(Healed {
-            requested_ns,
-            confirmed_ns: monotonic_ns(),
-            evidence: format!(
-                "{} deleted after dropping {dropped} frame(s); probes: {}",
-                self.table.describe(),
-                evidence.join(", ")
-            ),
-        })
-    }
-}
-
-impl Drop for PartitionGuard {
-    fn drop(&mut self) {
-        if !self.healed {
-            let _ = self.table.delete();
-        }
+        Ok(format!(
+            "{} deleted after dropping {dropped} frame(s); probes: {}",
+            self.table.describe(),
+            evidence.join(", ")
+        ))
     }
 }
 
