@@ -3,7 +3,9 @@
 //!
 //! - `quota`: a CFS quota on the service's cgroup with busy workers in the
 //!   same cgroup, so the quota is spent and the service waits for the next
-//!   period; proof: `cpu.stat` `nr_throttled` rising.
+//!   period; proof: `cpu.stat` `nr_throttled` rising, or (sooner: that is
+//!   counted when a period ends) the service waiting 20 ms on the run
+//!   queue at the quota ([`StarveWatch`]).
 //! - `rt_hog`: one SCHED_FIFO spinner per CPU the service may use, in the
 //!   workload cgroup (granted RT time for the fault's length), at a
 //!   priority below the watchdog's; proof: the service's run delay
@@ -462,21 +464,42 @@ impl CpuGuard {
                 if read != q {
                     return Err(self.not_in_effect(format!("cpu quota {read:?}")));
                 }
+                // The service's own processes, before the workers join.
+                let service = f.service.pids()?;
                 let before = f.service.cpu_nr_throttled()?;
                 for pid in self.running.pids() {
                     f.service.add_process(pid)?;
                 }
+                // nr_throttled is counted when a period ends (up to
+                // `period` later: onsets came up to 1 s late and the hang
+                // was detected 100 ms "after" them); the service waiting
+                // on the run queue at the quota shows it sooner.
+                let mut watch = StarveWatch::new(STARVED_PROOF_NS, STARVED_PROOF_NS);
                 let start = Instant::now();
                 loop {
                     let now = f.service.cpu_nr_throttled()?;
+                    let detail = format!(
+                        "quota {quota_us} µs per {period_us} µs; {} worker(s) {:?} in the \
+                         service cgroup",
+                        f.workers,
+                        self.running.pids()
+                    );
                     if now > before {
                         return Ok((
                             monotonic_ns(),
+                            format!("cpu.stat nr_throttled {before} -> {now}; {detail}"),
+                        ));
+                    }
+                    let s = sample(&service);
+                    if let Some(p) = watch.feed(monotonic_ns(), &s, true) {
+                        return Ok((
+                            p.onset_ns,
                             format!(
-                                "cpu.stat nr_throttled {before} -> {now}; quota {quota_us} µs \
-                                 per {period_us} µs; {} worker(s) {:?} in the service cgroup",
-                                f.workers,
-                                self.running.pids()
+                                "service thread(s) {:?} runnable {:.1} ms without a CPU at the \
+                                 quota (cpu.stat nr_throttled {now}: it counts when a period \
+                                 ends); {detail}",
+                                s.runnable,
+                                p.waited_ns as f64 / 1e6
                             ),
                         ));
                     }

@@ -594,7 +594,12 @@ pub(super) mod tests {
         missing.expected_failure = true;
         missing.detail = "detected".into();
         let mut s = Sample::new(1, "b/s", "default", false);
-        s.take_figures(&result(vec![failed, expected, missing, check("events", &[])]));
+        s.take_figures(&result(vec![
+            failed,
+            expected,
+            missing,
+            check("events", &[]),
+        ]));
         assert_eq!(
             s.failed_checks,
             vec![
