@@ -331,7 +331,16 @@ impl Cluster {
             .as_mut()
             .map(|i| i.on_tick(now))
             .unwrap_or_default();
-        self.on_issuer_events(events, em)
+        self.on_issuer_events(events, em)?;
+        let resends = self
+            .gum_tx
+            .as_ref()
+            .map(|i| i.resends())
+            .unwrap_or_default();
+        for (peer, msg) in resends {
+            self.send_to(peer, &msg, None);
+        }
+        Ok(())
     }
 
     /// A member left: stop waiting for its answers.
