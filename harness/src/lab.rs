@@ -838,6 +838,13 @@ pub fn remove_run(host: &CgroupHost, id: &str) -> Vec<String> {
         }
         Err(e) => errors.push(format!("listing namespaces: {}", chain(&e))),
     }
+    // Its RT time first, while the groups exist (see zero_rt_subtree).
+    if let Err(e) = host.zero_rt_subtree(&rel) {
+        errors.push(format!(
+            "taking back RT time of faultline/{id}: {}",
+            chain(&e)
+        ));
+    }
     if let Err(e) = run.remove() {
         errors.push(format!("removing cgroup faultline/{id}: {}", chain(&e)));
     }

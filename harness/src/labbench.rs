@@ -9,18 +9,23 @@
 //! pure; [`measure_lab`] and [`measure_baseline`] do one round each, so
 //! `faultline bench` can call them too. It knows nothing of suites or traces.
 //!
-//! Measured (2 vCPUs shared with other builds, load 5-8; release build with
-//! the watchdog RT grant set to 0 so that 64 and 128 nodes fit next to other
-//! runs' RT time, `faultline lab-bench --rounds 5 --baseline
-//! /work/shared/tools/baseline-lab.sh`), medians in ms, setup then teardown:
+//! Measured on 6 December 2026 (2 vCPUs, quiet host, release build,
+//! watchdog RT grants as in a run, `faultline lab-bench --nodes
+//! 1,3,16,64,128 --rounds 5`), medians in ms, setup then teardown:
 //!
 //! | nodes | faultline | script | speedup | faultline | script | speedup |
 //! | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-//! | 1 | 5.0 | 90 | 18.2x | 1.9 | 29 | 15.3x |
-//! | 3 | 33.6 | 238 | 7.1x | 5.7 | 67 | 11.8x |
-//! | 16 | 69.4 | 813 | 11.7x | 22.3 | 338 | 15.1x |
-//! | 64 | 213.6 | 5204 | 24.4x | 428.6 | 1856 | 4.3x |
-//! | 128 | 488.8 | 7376 | 15.1x | 325.9 | 2979 | 9.1x |
+//! | 1 | 6.0 | 112 | 18.7x | 2.6 | 35 | 13.5x |
+//! | 3 | 14.5 | 179 | 12.4x | 5.0 | 75 | 15.1x |
+//! | 16 | 51.3 | 791 | 15.4x | 24.9 | 345 | 13.8x |
+//! | 64 | 208.4 | 2739 | 13.1x | 87.3 | 1199 | 13.7x |
+//! | 128 | 477.0 | 5507 | 11.5x | 192.8 | 2384 | 12.4x |
+//!
+//! Teardown had been 54-78 ms at 1-16 nodes, slower than the script at
+//! 1 node: the run's RT time went back only after its groups were removed,
+//! and the kernel frees a removed group's RT time after an RCU grace
+//! period, so lowering the parent was refused and retried every 25 ms.
+//! The subtree now gives it back before removal.
 //!
 //! The lab as it was (an `ip` process per step), measured the same way:
 //! 1.6x-2.0x the script's speed at 1, 3, 16 and 64 nodes (3 nodes 171 ms,

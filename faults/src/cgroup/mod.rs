@@ -271,6 +271,16 @@ impl CgroupHost {
         }
     }
 
+    /// Takes back the RT time of the group at `rel` and every group under
+    /// it (0 µs, leaves first), where the host has `cpu.rt_runtime_us`; a
+    /// no-op elsewhere. Its RT tasks must have ended.
+    pub fn zero_rt_subtree(&self, rel: &Path) -> Result<(), CgroupError> {
+        match self.rt_root() {
+            Some(root) => rt::zero_subtree(root, rel),
+            None => Ok(()),
+        }
+    }
+
     /// Lowers the RT time of the group at `rel` and its ancestors to what
     /// their children hold (after a child group was removed), where the
     /// host has `cpu.rt_runtime_us`; a no-op elsewhere.

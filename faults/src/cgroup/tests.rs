@@ -530,6 +530,17 @@ fn root_grant_rt_runtime_lets_sched_fifo_run_in_the_leaf() {
             host.rt_runtime(Path::new("faultline")).unwrap(),
             Some(children)
         );
+        drop(_lock);
+        // A whole subtree gives its time back, leaves first, and the
+        // groups then go at once.
+        let other = host.create(&group.rel().join("n2/watchdog")).unwrap();
+        host.grant_rt_runtime(leaf.rel(), 10_000).unwrap();
+        host.grant_rt_runtime(other.rel(), 10_000).unwrap();
+        assert_eq!(host.rt_runtime(group.rel()).unwrap(), Some(20_000));
+        host.zero_rt_subtree(group.rel()).unwrap();
+        for g in [leaf.rel(), other.rel(), group.rel()] {
+            assert_eq!(host.rt_runtime(g).unwrap(), Some(0), "{}", g.display());
+        }
     });
 }
 
