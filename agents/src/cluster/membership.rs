@@ -203,6 +203,9 @@ impl Action {
                 "The node (re)established communication with cluster node 'Node{peer}' on network '{}'.",
                 network.name()
             ),
+            // 1135 and 1177: KB 892422 lists both as ClusSvc events (a node
+            // removed from membership, quorum lost); no seed quotes their
+            // text, so the wording is ours.
             Action::PeerDown { peer } => {
                 format!("Cluster node Node{peer} was removed from the active cluster membership.")
             }

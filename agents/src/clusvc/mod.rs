@@ -350,6 +350,9 @@ impl Cluster {
                 }
                 GroupAction::DeclareFailed { group, failed_on } => {
                     let names: Vec<String> = failed_on.iter().map(|n| self.name_of(*n)).collect();
+                    // 1205: the id the Windows cluster service logs when it
+                    // cannot bring a group online anywhere; no seed quotes
+                    // its text, so the wording is ours.
                     let mut ev = em
                         .event(GroupFailed {
                             group: group.clone(),
@@ -396,6 +399,7 @@ impl Cluster {
         }
         for g in held {
             self.groups.local_offline(&g);
+            // 1203, as in the worker: the wording is ours.
             let mut ev = em
                 .event(EventData::GroupOffline(GroupReason {
                     group: g.clone(),

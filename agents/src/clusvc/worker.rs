@@ -132,6 +132,9 @@ pub fn run(jobs: Receiver<Job>, rep: Reporter, abort: Abort) {
             Job::Online(spec) => match online(&spec, &rep, &abort) {
                 Ok(app) => {
                     apps.insert(spec.name.clone(), app);
+                    // 1201: the id the Windows cluster service logs for a
+                    // group brought online; no seed quotes its text, so the
+                    // wording is ours.
                     let ev = rep
                         .new_event(GroupOnline {
                             group: spec.name.clone(),
@@ -142,6 +145,9 @@ pub fn run(jobs: Receiver<Job>, rep: Reporter, abort: Abort) {
                     rep.send(Report::Online(spec.name));
                 }
                 Err(reason) => {
+                    // 1069: the id the Windows cluster service logs for a
+                    // failed resource; no seed quotes its text, so the
+                    // wording is ours, with the reason filled in.
                     let ev = rep
                         .group_reason(EventData::GroupOnlineFailed, &spec.name, &reason)
                         .message(format!(
@@ -158,6 +164,9 @@ pub fn run(jobs: Receiver<Job>, rep: Reporter, abort: Abort) {
                     let _ = app.thread.join();
                 }
                 let _ = ip_addr("del", &spec);
+                // 1203: the id the Windows cluster service logs for a group
+                // taken offline; no seed quotes its text, so the wording is
+                // ours, with the reason filled in.
                 let ev = rep
                     .group_reason(EventData::GroupOffline, &spec.name, &reason)
                     .message(format!(
