@@ -185,15 +185,21 @@ fn threads(pids: &[i32]) -> Vec<i32> {
         .collect()
 }
 
-/// The CPU thread `tid` last ran on (`/proc/TID/stat` field 39).
-fn last_cpu(tid: i32) -> Option<usize> {
-    let stat = fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
+/// Field `n` (numbered from 1, as in proc(5)) of `/proc/ID/stat` of a
+/// process or thread, from the 3rd on (after the command's parentheses).
+fn stat_field<T: std::str::FromStr>(id: i32, n: usize) -> Option<T> {
+    let stat = fs::read_to_string(format!("/proc/{id}/stat")).ok()?;
     stat.rsplit_once(") ")?
         .1
         .split_whitespace()
-        .nth(36)?
+        .nth(n.checked_sub(3)?)?
         .parse()
         .ok()
+}
+
+/// The CPU thread `tid` last ran on (field 39, `processor`).
+fn last_cpu(tid: i32) -> Option<usize> {
+    stat_field(tid, 39)
 }
 
 /// Every CPU any of `pids` may run on, in order.
@@ -256,28 +262,20 @@ pub struct Sample {
     pub runnable: Vec<i32>,
 }
 
-/// Reads [`Sample`] of every thread of `pids` (`/proc/PID/task/TID/stat`
-/// and `schedstat`).
+/// Reads [`Sample`] of every thread of `pids` (`/proc/TID/stat` and
+/// `schedstat`).
 pub fn sample(pids: &[i32]) -> Sample {
     let mut s = Sample::default();
-    for pid in pids {
-        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            let stat = fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-            let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
-            let sched = fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            let mut fields = sched
-                .split_whitespace()
-                .map(|v| v.parse::<u64>().unwrap_or(0));
-            s.cpu_ns += fields.next().unwrap_or(0);
-            s.slices += fields.nth(1).unwrap_or(0);
-            if state == Some('R') {
-                if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
-                    s.runnable.push(tid);
-                }
-            }
+    for tid in threads(pids) {
+        let sched = fs::read_to_string(format!("/proc/{tid}/schedstat")).unwrap_or_default();
+        let mut fields = sched
+            .split_whitespace()
+            .map(|v| v.parse::<u64>().unwrap_or(0));
+        s.cpu_ns += fields.next().unwrap_or(0);
+        s.slices += fields.nth(1).unwrap_or(0);
+        // Field 3, `state`.
+        if stat_field::<char>(tid, 3) == Some('R') {
+            s.runnable.push(tid);
         }
     }
     s.runnable.sort_unstable();
@@ -381,15 +379,9 @@ impl StarveWatch {
     }
 }
 
-/// The scheduling policy of `pid` (`/proc/PID/stat` field 41).
+/// The scheduling policy of `pid` (field 41, `policy`).
 fn policy(pid: i32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ")?
-        .1
-        .split_whitespace()
-        .nth(38)?
-        .parse()
-        .ok()
+    stat_field(pid, 41)
 }
 
 /// A starved service; the helpers stop and the files are restored on heal
@@ -682,15 +674,11 @@ impl CpuGuard {
 
     /// Every helper is past exec and has burnt a tick of CPU.
     fn spinning(&self) -> bool {
-        self.running.pids().iter().all(|pid| {
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let utime = stat
-                .rsplit_once(") ")
-                .and_then(|(_, rest)| rest.split_whitespace().nth(11))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-            utime > 0
-        })
+        // Field 14, `utime`.
+        self.running
+            .pids()
+            .iter()
+            .all(|pid| stat_field::<u64>(*pid, 14).unwrap_or(0) > 0)
     }
 
     fn await_run_delay(
