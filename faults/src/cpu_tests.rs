@@ -181,9 +181,17 @@ fn stat_fields_are_numbered_as_in_proc_5() {
     let me = std::process::id() as i32;
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
-    assert_eq!(stat_field::<char>(tid, 3), Some('R'), "this thread is running");
+    assert_eq!(
+        stat_field::<char>(tid, 3),
+        Some('R'),
+        "this thread is running"
+    );
     let ppid = std::os::unix::process::parent_id() as i32;
     assert_eq!(stat_field::<i32>(me, 4), Some(ppid));
-    assert_eq!(stat_field::<i32>(me, 2), None, "the command is not a field here");
+    assert_eq!(
+        stat_field::<i32>(me, 2),
+        None,
+        "the command is not a field here"
+    );
     assert_eq!(stat_field::<i32>(i32::MAX, 4), None);
 }
