@@ -12,7 +12,8 @@
 //!   (`/proc/PID/task/*/schedstat`, second field) rising.
 //! - `weight`: the service cgroup at the lowest CPU weight, workers in the
 //!   workload cgroup at the highest, pinned round-robin to every CPU the
-//!   service may use (at least one per CPU); proof: after the one slice a
+//!   service may use (at least one per CPU), and the service's threads
+//!   kept to the CPU they last ran on; proof: after the one slice a
 //!   group owing nothing gets through, a thread of the service runnable
 //!   with no thread of it on a CPU for 20 ms ([`StarveWatch`]), the onset
 //!   being the start of that wait. (The run delay of `schedstat` grows only
@@ -108,10 +109,9 @@ struct Undo {
     quota: Option<CpuQuota>,
     service_weight: Option<u64>,
     workload_weight: Option<u64>,
-    /// Each service thread's CPUs before `weight` kept it to one, and the
-    /// mask for threads started since.
+    /// Each service thread's CPUs before `weight` kept it to one, the
+    /// first (a main thread's) also for threads started since.
     affinity: Vec<(i32, Vec<usize>)>,
-    affinity_default: Vec<usize>,
     rt_granted: bool,
 }
 
@@ -219,36 +219,20 @@ pub fn pin_plan(cpus: &[usize], workers: usize) -> Vec<usize> {
 }
 
 /// Sum of the run delay (ns waiting on a run queue) of every thread of
-/// `pids`, from `/proc/PID/task/TID/schedstat`.
+/// `pids`.
 pub fn run_delay_ns(pids: &[i32]) -> u64 {
-    schedstat_sum(pids, 1)
+    threads(pids).into_iter().map(|t| schedstat(t)[1]).sum()
 }
 
-/// Sum of field `field` of `/proc/PID/task/TID/schedstat` over every
-/// thread of `pids`.
-fn schedstat_sum(pids: &[i32], field: usize) -> u64 {
-    let mut total = 0;
-    for pid in pids {
-        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            if let Ok(text) = fs::read_to_string(task.path().join("schedstat")) {
-                total += text
-                    .split_whitespace()
-                    .nth(field)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
+/// `/proc/TID/schedstat` of one thread: CPU time (ns), run delay (ns) and
+/// slices (times put on a CPU); zeros for a thread that is gone.
+fn schedstat(tid: i32) -> [u64; 3] {
+    let text = fs::read_to_string(format!("/proc/{tid}/schedstat")).unwrap_or_default();
+    let mut out = [0; 3];
+    for (o, v) in out.iter_mut().zip(text.split_whitespace()) {
+        *o = v.parse().unwrap_or(0);
     }
-    total
-}
-
-/// Times the threads of `pids` were put on a CPU
-/// (`/proc/PID/task/TID/schedstat`, third field).
-pub fn slices(pids: &[i32]) -> u64 {
-    schedstat_sum(pids, 2)
+    out
 }
 
 /// The scheduler's view of a service at one moment.
@@ -267,12 +251,9 @@ pub struct Sample {
 pub fn sample(pids: &[i32]) -> Sample {
     let mut s = Sample::default();
     for tid in threads(pids) {
-        let sched = fs::read_to_string(format!("/proc/{tid}/schedstat")).unwrap_or_default();
-        let mut fields = sched
-            .split_whitespace()
-            .map(|v| v.parse::<u64>().unwrap_or(0));
-        s.cpu_ns += fields.next().unwrap_or(0);
-        s.slices += fields.nth(1).unwrap_or(0);
+        let [cpu_ns, _, slices] = schedstat(tid);
+        s.cpu_ns += cpu_ns;
+        s.slices += slices;
         // Field 3, `state`.
         if stat_field::<char>(tid, 3) == Some('R') {
             s.runnable.push(tid);
@@ -297,9 +278,10 @@ pub fn sample(pids: &[i32]) -> Sample {
 /// 840 ms on a busy one). The slice it then runs puts its group hundreds
 /// of times ahead of the workers (its virtual time grows by the inverse
 /// of its weight), and that lag keeps it off the CPU for seconds. On a
-/// busy host the first wake-up may also wait for good. So a wait counts after `proof_ns` once the service has
-/// had a slice among the workers, and after `first_ns` before that; the
-/// onset is the first sample of the wait.
+/// busy host the first wake-up may also wait for good. So a wait counts
+/// after `proof_ns` once the service has had a slice among the workers,
+/// and after `first_ns` before that; the onset is the first sample of the
+/// wait.
 #[derive(Debug)]
 pub struct StarveWatch {
     proof_ns: u64,
@@ -467,15 +449,15 @@ impl CpuGuard {
                 // was detected 100 ms "after" them); the service waiting
                 // on the run queue at the quota shows it sooner.
                 let mut watch = StarveWatch::new(STARVED_PROOF_NS, STARVED_PROOF_NS);
+                let detail = format!(
+                    "quota {quota_us} µs per {period_us} µs; {} worker(s) {:?} in the \
+                     service cgroup",
+                    f.workers,
+                    self.running.pids()
+                );
                 let start = Instant::now();
                 loop {
                     let now = f.service.cpu_nr_throttled()?;
-                    let detail = format!(
-                        "quota {quota_us} µs per {period_us} µs; {} worker(s) {:?} in the \
-                         service cgroup",
-                        f.workers,
-                        self.running.pids()
-                    );
                     if now > before {
                         return Ok((
                             monotonic_ns(),
@@ -566,7 +548,6 @@ impl CpuGuard {
                 let home = last_cpu(service[0])
                     .filter(|c| cpus.contains(c))
                     .unwrap_or(cpus[0]);
-                self.undo.affinity_default = affinity(service[0]).unwrap_or_else(|| cpus.clone());
                 for tid in threads(&service) {
                     let Some(old) = affinity(tid) else { continue };
                     self.undo.affinity.push((tid, old));
@@ -615,8 +596,10 @@ impl CpuGuard {
         detail: String,
     ) -> Result<(u64, String), FaultError> {
         let start = Instant::now();
+        let mut spinning = false;
         loop {
-            let spinning = self.spinning();
+            // Once every worker has spun, they all do until healed.
+            spinning = spinning || self.spinning();
             let s = sample(service);
             if let Some(proof) = watch.feed(monotonic_ns(), &s, spinning) {
                 return Ok((
@@ -642,10 +625,10 @@ impl CpuGuard {
                 ));
             }
             self.check_alive()?;
-            if !spinning && start.elapsed() > PROOF_TIMEOUT {
-                return Err(self.not_in_effect("workers never started spinning".into()));
-            }
             if start.elapsed() > PROOF_TIMEOUT {
+                if !spinning {
+                    return Err(self.not_in_effect("workers never started spinning".into()));
+                }
                 return Err(self.not_in_effect(format!(
                     "the service {service:?} was never kept off the CPU for {} ms ({} slice(s) \
                      with the workers spinning, longest wait {:.1} ms); {detail}",
@@ -658,8 +641,8 @@ impl CpuGuard {
         }
     }
 
-    /// Waits until every helper is past exec and burning CPU (its
-    /// `/proc/PID/comm` is the helper's and it has run a tick).
+    /// Waits until every helper is past exec and burning CPU
+    /// ([`Self::spinning`]).
     fn await_spinning(&mut self) -> Result<(), FaultError> {
         let start = Instant::now();
         while !self.spinning() {
@@ -746,7 +729,7 @@ impl CpuGuard {
             evidence.push(format!("workload weight {}", f.workload.cpu_weight()?));
         }
         let kept = std::mem::take(&mut self.undo.affinity);
-        if !kept.is_empty() {
+        if let Some((_, default)) = kept.first() {
             // Threads started during the fault get the process's old mask.
             let service = f.service.pids().unwrap_or_default();
             let mut restored = 0;
@@ -754,14 +737,13 @@ impl CpuGuard {
                 let old = kept
                     .iter()
                     .find(|(t, _)| *t == tid)
-                    .map_or(&self.undo.affinity_default, |(_, cpus)| cpus);
+                    .map_or(default, |(_, cpus)| cpus);
                 if set_affinity(tid, old).is_ok() && affinity(tid).as_ref() == Some(old) {
                     restored += 1;
                 }
             }
             evidence.push(format!(
-                "{restored} service thread(s) on CPUs {:?} again",
-                self.undo.affinity_default
+                "{restored} service thread(s) on CPUs {default:?} again"
             ));
         }
         let pids = self.running.pids();

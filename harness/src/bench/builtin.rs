@@ -23,10 +23,10 @@
 //!
 //! `cpu-weight` is the other starvation: the `cpu` fault's `weight` mode
 //! on n1 itself, workers at the top weight pinned to every CPU against
-//! n1's service at the bottom, kept to one CPU. Here the starvation *is* the hang (it holds
-//! the service for seconds, past the timeout), and the weights are
-//! hierarchical: only n1's own watchdog competes with n1's workers, so the
-//! fault must be on the measured node. A watchdog at normal priority (its
+//! n1's service at the bottom, kept to one CPU. Here the starvation *is*
+//! the hang (it holds the service for seconds, past the timeout), and the
+//! weights are hierarchical: only n1's own watchdog competes with n1's
+//! workers, so the fault must be on the measured node. A watchdog at normal priority (its
 //! own cgroup at the default weight) competes with the workers and is a
 //! few ms late at p90 (it wakes rarely and owes them little); one at
 //! SCHED_FIFO does not compete. The fault's onset is the start of the

@@ -144,9 +144,8 @@ impl Sample {
         self.error = result.error.clone();
         for c in &result.checks {
             if !c.as_expected() {
-                let on = c.node.as_ref().or(c.group.as_ref());
-                let name = on.map_or(c.kind.clone(), |n| format!("{}[{n}]", c.kind));
-                self.failed_checks.push(format!("{name}: {}", c.detail));
+                self.failed_checks
+                    .push(format!("{}: {}", c.label(), c.detail));
             }
             let m = |k: &str| c.measured.get(k).copied();
             match c.kind.as_str() {
